@@ -1,0 +1,36 @@
+"""Data access for operators: URIs in, DataFrames out, errors as task failures that name the input."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.core.data import DataReadError, content_hash, read_table
+from airflow_mlops.exceptions import DataInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _storage_options(uri: str, conn_id: str | None) -> dict[str, Any] | None:
+    """fsspec options from an Airflow connection, through ObjectStoragePath's filesystem."""
+    if not conn_id or "://" not in uri or uri.startswith("file://"):
+        return None
+    from airflow.sdk import ObjectStoragePath
+
+    fs = ObjectStoragePath(uri, conn_id=conn_id).fs
+    return dict(getattr(fs, "storage_options", {}) or {})
+
+
+def load_table(uri: str, *, conn_id: str | None = None, what: str = "data", **kwargs: Any) -> pd.DataFrame:
+    """Read a table for an operator; any read problem fails the task with the URI in the message."""
+    try:
+        return read_table(str(uri), storage_options=_storage_options(str(uri), conn_id), **kwargs)
+    except DataReadError as err:
+        raise DataInputError(f"{what}: {err}") from err
+
+
+def hash_table(uri: str, *, conn_id: str | None = None) -> str:
+    try:
+        return content_hash(str(uri), storage_options=_storage_options(str(uri), conn_id))
+    except DataReadError as err:
+        raise DataInputError(str(err)) from err

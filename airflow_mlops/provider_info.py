@@ -1,0 +1,133 @@
+"""Provider metadata read by Airflow's ProvidersManager.
+
+Stdlib only: Airflow imports this at every start-up of every component.
+"""
+
+from __future__ import annotations
+
+_MLFLOW_CONN_FIELDS = {
+    "registry_uri": {
+        "label": "Registry URI",
+        "description": "Model registry URI when it differs from the tracking URI (optional).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "token": {
+        "label": "Token",
+        "description": "Bearer token (MLFLOW_TRACKING_TOKEN); use instead of login/password.",
+        "schema": {"type": ["string", "null"]},
+        "sensitive": True,
+    },
+    "ui_url": {
+        "label": "UI URL",
+        "description": "Base URL of the MLflow UI for links, when it differs from the tracking URI.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+_AZURE_ML_CONN_FIELDS = {
+    "tenant_id": {
+        "label": "Tenant ID",
+        "description": "Entra ID tenant of the service principal (blank: DefaultAzureCredential).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "subscription_id": {
+        "label": "Subscription ID",
+        "schema": {"type": ["string", "null"]},
+    },
+    "resource_group": {
+        "label": "Resource group",
+        "schema": {"type": ["string", "null"]},
+    },
+    "workspace_name": {
+        "label": "Workspace name",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+
+def get_provider_info() -> dict:
+    from airflow_mlops import __version__
+
+    return {
+        "package-name": "airflow-mlops",
+        "name": "MLOps (continuous training)",
+        "description": "Continuous training for Apache Airflow: Great Expectations quality gates, "
+        "training on the worker, SageMaker, Vertex AI or Azure ML, champion-vs-challenger "
+        "evaluation, MLflow registry promotion with history and rollback, and Evidently drift "
+        "sensing.",
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "MLflow", "external-doc-url": "https://mlflow.org/", "tags": ["software"]},
+            {
+                "integration-name": "Great Expectations",
+                "external-doc-url": "https://greatexpectations.io/",
+                "tags": ["software"],
+            },
+            {"integration-name": "Evidently", "external-doc-url": "https://www.evidentlyai.com/", "tags": ["software"]},
+            {
+                "integration-name": "Azure Machine Learning",
+                "external-doc-url": "https://learn.microsoft.com/azure/machine-learning/",
+                "tags": ["azure"],
+            },
+        ],
+        "operators": [
+            {
+                "integration-name": "MLflow",
+                "python-modules": [
+                    "airflow_mlops.operators.registry",
+                    "airflow_mlops.operators.training",
+                    "airflow_mlops.operators.evaluation",
+                ],
+            },
+            {"integration-name": "Great Expectations", "python-modules": ["airflow_mlops.operators.quality"]},
+        ],
+        "sensors": [
+            {"integration-name": "Evidently", "python-modules": ["airflow_mlops.sensors.drift"]},
+            {"integration-name": "MLflow", "python-modules": ["airflow_mlops.sensors.performance"]},
+        ],
+        "hooks": [
+            {"integration-name": "MLflow", "python-modules": ["airflow_mlops.hooks.mlflow"]},
+            {"integration-name": "Azure Machine Learning", "python-modules": ["airflow_mlops.hooks.azure_ml"]},
+        ],
+        "triggers": [
+            {"integration-name": "Azure Machine Learning", "python-modules": ["airflow_mlops.triggers.azure_ml"]},
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_mlops.hooks.mlflow.MlflowHook",
+                "hook-name": "MLflow",
+                "connection-type": "mlflow",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "Tracking URI", "login": "Username"},
+                    "placeholders": {
+                        "host": "http://mlflow.internal:5000 (blank: MLFLOW_TRACKING_URI or the embedded SQLite store)",
+                        "login": "basic-auth user (optional)",
+                        "password": "basic-auth password (optional)",
+                    },
+                },
+                "conn-fields": _MLFLOW_CONN_FIELDS,
+            },
+            {
+                "hook-class-name": "airflow_mlops.hooks.azure_ml.AzureMLHook",
+                "hook-name": "Azure Machine Learning",
+                "connection-type": "azure_ml",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "host", "extra"],
+                    "relabeling": {"login": "Client ID", "password": "Client secret"},
+                    "placeholders": {
+                        "login": "service principal client id (blank: DefaultAzureCredential)",
+                        "password": "service principal secret",
+                    },
+                },
+                "conn-fields": _AZURE_ML_CONN_FIELDS,
+            },
+        ],
+        "extra-links": [
+            "airflow_mlops.links.mlflow.MlflowRunLink",
+            "airflow_mlops.links.mlflow.MlflowModelVersionLink",
+            "airflow_mlops.links.mlflow.MlopsReportLink",
+            "airflow_mlops.links.training.TrainingJobConsoleLink",
+        ],
+        "asset-uris": [{"schemes": ["mlflow", "mlops"], "handler": None}],
+    }
