@@ -1,0 +1,50 @@
+"""Names of the MLflow tags airflow-mlops reads and writes: the contract between its parts.
+
+Training writes lineage on the model version; evaluation writes its decision record; promotion
+and rollback write history; the drift sensor reads the training data back from lineage.
+Values are strings (MLflow tags); structured values are JSON.
+"""
+
+from __future__ import annotations
+
+PREFIX = "mlops."
+
+# Lineage, on the model version registered by TrainModelOperator.
+TRAIN_DATA_URI = "mlops.data.train.uri"
+TRAIN_DATA_HASH = "mlops.data.train.sha256"
+VALIDATION_DATA_URI = "mlops.data.validation.uri"
+VALIDATION_DATA_HASH = "mlops.data.validation.sha256"
+TARGET = "mlops.target"
+PARAMS = "mlops.params"  # JSON
+METRICS = "mlops.train.metrics"  # JSON, from the entrypoint's metrics.json
+CODE_VERSION = "mlops.code.version"  # git SHA if the entrypoint is in a git checkout, else package version
+CODE_HASH = "mlops.code.sha256"  # hash of the entrypoint file
+ENTRYPOINT = "mlops.code.entrypoint"
+BACKEND = "mlops.backend"
+JOB_ID = "mlops.job.id"
+JOB_CONSOLE_URL = "mlops.job.console_url"
+AIRFLOW_DAG_ID = "mlops.airflow.dag_id"
+AIRFLOW_RUN_ID = "mlops.airflow.run_id"
+AIRFLOW_TASK_ID = "mlops.airflow.task_id"
+
+# Evaluation, on the candidate version (EvaluateModelOperator).
+EVAL_DECISION = "mlops.eval.decision"  # "promote" | "reject"
+EVAL_RECORD = "mlops.eval.record"  # JSON decision record (DESIGN.md)
+EVAL_METRIC = "mlops.eval.metric"  # name of the deciding metric
+EVAL_METRICS = "mlops.eval.metrics"  # JSON {metric: value} of the candidate on eval_data
+EVAL_DATA_URI = "mlops.eval.data.uri"
+
+# Promotion history. On the registered model, one tag per event, in order:
+#   mlops.history.<alias>.<seq:06d> = JSON {action, version, previous_version, at, reason, forced,
+#                                           dag_id, run_id, task_id, user}
+HISTORY_PREFIX = "mlops.history."
+# On the promoted version, the latest event that made it the holder of an alias:
+PROMOTED_PREVIOUS = "mlops.promotion.{alias}.previous_version"
+PROMOTED_AT = "mlops.promotion.{alias}.at"
+PROMOTED_REASON = "mlops.promotion.{alias}.reason"
+PROMOTED_BY = "mlops.promotion.{alias}.by"  # dag_id/run_id/task_id
+PROMOTED_FORCED = "mlops.promotion.{alias}.forced"
+
+
+def history_key(alias: str, seq: int) -> str:
+    return f"{HISTORY_PREFIX}{alias}.{seq:06d}"
