@@ -49,6 +49,10 @@ class PromotionConflict(MlopsError, AirflowFailException):
     """The alias moved since the decision to promote was made (compare-and-set failed)."""
 
 
+class RegistryError(MlopsError, AirflowFailException):
+    """The registry does not hold what the task refers to (unknown version, no history to roll back)."""
+
+
 class TrainingJobFailed(MlopsError, AirflowFailException):
     """The training job failed; nothing was registered."""
 
