@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -26,6 +26,20 @@ BACKENDS: dict[str, str] = {
     "sagemaker": "airflow_mlops.backends.sagemaker.SageMakerBackend",
     "vertex_ai": "airflow_mlops.backends.vertex_ai.VertexAIBackend",
     "azure_ml": "airflow_mlops.backends.azure_ml.AzureMLBackend",
+}
+
+# Trigger event statuses (ours and the Amazon/Google providers') -> JobHandle.status.
+# Anything unknown, a timeout or an error while waiting counts as a failure: never as success.
+EVENT_STATUSES: dict[str, str] = {
+    "success": "succeeded",
+    "succeeded": "succeeded",
+    "completed": "succeeded",
+    "failed": "failed",
+    "error": "failed",
+    "timeout": "failed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "stopped": "cancelled",
 }
 
 
@@ -105,6 +119,18 @@ class TrainingBackend(ABC):
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
         """Bring the job's output directory to ``local_dir``; return the directory holding
         ``model/`` and ``metrics.json``."""
+
+    def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
+        """Fold the trigger's completion event into ``handle`` (call it from ``execute_complete``).
+
+        Provider triggers word their events differently (``success``, ``failed``, ``stopped``,
+        ``timeout``, ``error`` ...); this returns a copy of the handle whose ``status`` is one of
+        the :class:`JobHandle` statuses and whose ``message`` says why. Cloud backends override it
+        to ask the job itself for the definitive state and failure reason.
+        """
+        status = EVENT_STATUSES.get(str(event.get("status", "")).lower(), "failed")
+        message = event.get("message") or handle.message
+        return replace(handle, status=status, message=message)
 
     def cancel(self, handle: JobHandle) -> None:
         """Stop the remote job (called from ``on_kill``). Default: nothing to cancel."""
