@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 # MLflow reads credentials from the environment at request time; a session sets them for the
 # duration of a block and restores what was there. One session at a time per process.
@@ -187,6 +188,51 @@ class MlflowHook(BaseHook):
         if not self.ui_base_url:
             return None
         return f"{self.ui_base_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def get_alias_version(self, name: str, alias: str) -> ModelVersion | None:
+        """The model version holding ``alias`` of ``name``; None when the alias (or model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        with self.session() as client:
+            try:
+                return client.get_model_version_by_alias(name, alias)
+            except MlflowException as err:
+                code = getattr(err, "error_code", "")
+                text = str(err).lower()
+                if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE") and (
+                    "not found" in text or "does not exist" in text
+                ):
+                    return None
+                raise
+
+    def load_model(self, name: str, version: str | int, dst_path: str | None = None) -> Any:
+        """Download version ``version`` of ``name`` through this connection and load it.
+
+        Loads the scikit-learn flavour when the model has one (so ``predict_proba`` and
+        ``classes_`` are available), else the generic pyfunc flavour.
+
+        :param dst_path: where to download the artefacts (default: a new temporary folder, kept
+            because a pyfunc model may read its files lazily).
+        """
+        import tempfile
+
+        import mlflow
+        from mlflow.models import Model
+
+        with self.session() as client:
+            source = client.get_model_version_download_uri(name, str(version))
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source,
+                dst_path=dst_path or tempfile.mkdtemp(prefix="mlops-model-"),
+                tracking_uri=self.tracking_uri,
+            )
+        if "sklearn" in Model.load(local).flavors:
+            import mlflow.sklearn
+
+            return mlflow.sklearn.load_model(local)
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.load_model(local)
 
     def test_connection(self) -> tuple[bool, str]:
         """Used by the Test button of the connection form."""

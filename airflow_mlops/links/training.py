@@ -1,0 +1,11 @@
+"""Extra link to a training job in its cloud console (SageMaker, Vertex AI, Azure ML studio)."""
+
+from __future__ import annotations
+
+from airflow_mlops.links.mlflow import _XComUrlLink
+
+
+class TrainingJobConsoleLink(_XComUrlLink):
+    """Opens the training job in its backend's console; empty for the local backend."""
+
+    name = "Training job"
