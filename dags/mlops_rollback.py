@@ -1,0 +1,73 @@
+"""
+### mlops_rollback: put the previous champion back, in one click
+
+Manual only. Trigger it from the UI ("Trigger DAG" opens the form) when the model that the last
+retraining promoted misbehaves in production. With no version given, the `champion` alias goes back
+to the version it held before the current one (read from the promotion history that
+`mlops_continuous_training` records on the registered model); a second rollback walks one more step
+back. With a version, the alias goes exactly there. The rollback is recorded in the same history
+as promotions (who, when, why, from which version), and emits the `mlflow://<model>@champion` Asset
+event so a deployment DAG scheduled on it redeploys.
+
+Adapt the settings at the top of the file (or set the environment variables they read).
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import Param, dag
+
+from airflow_mlops.operators.registry import RollbackModelOperator
+
+# --- Settings a user adapts ----------------------------------------------------------------------
+MODEL_NAME = os.environ.get("MLOPS_MODEL_NAME", "churn")
+"""Registered model name in MLflow (the same as in mlops_continuous_training)."""
+ALIAS = os.environ.get("MLOPS_CHAMPION_ALIAS", "champion")
+MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
+"""MLflow connection; without one, MLFLOW_TRACKING_URI or the embedded store under AIRFLOW_HOME."""
+# -------------------------------------------------------------------------------------------------
+
+
+@dag(
+    dag_id="mlops_rollback",
+    description="Point the champion alias back at the previous version (or a chosen one)",
+    schedule=None,
+    catchup=False,
+    tags=["mlops", "registry", "rollback"],
+    doc_md=__doc__,
+    params={
+        "model_name": Param(MODEL_NAME, type="string", minLength=1, title="Registered model name"),
+        "version": Param(
+            None,
+            type=["null", "string"],
+            title="Version to roll back to",
+            description="Leave empty to go back to the version that held the alias before the current one.",
+        ),
+        "reason": Param(
+            "manual rollback",
+            type="string",
+            minLength=1,
+            title="Reason",
+            description="Recorded in the promotion history on the registered model.",
+        ),
+    },
+)
+def mlops_rollback():
+    RollbackModelOperator(
+        task_id="rollback",
+        model_name="{{ params.model_name }}",
+        alias=ALIAS,
+        to_version="{{ params.version or '' }}",
+        reason="{{ params.reason }}",
+        mlflow_conn_id=MLFLOW_CONN_ID,
+        doc_md="""
+        Moves `@champion` back: to the chosen version, else to the holder before the current one as
+        recorded in the promotion history. Fails with a clear message when there is no history to
+        walk back (the current champion was the first one). Re-running this task instance does not
+        walk further back. The extra link opens the version now serving in the MLflow UI.
+        """,
+    )
+
+
+mlops_rollback()
