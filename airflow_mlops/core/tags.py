@@ -45,6 +45,12 @@ PROMOTED_REASON = "mlops.promotion.{alias}.reason"
 PROMOTED_BY = "mlops.promotion.{alias}.by"  # dag_id/run_id/task_id
 PROMOTED_FORCED = "mlops.promotion.{alias}.forced"
 
+# Quality gate, on the MLflow run that holds its report (DataQualityGateOperator).
+QUALITY_DATA_URI = "mlops.quality.data.uri"
+QUALITY_SUITE = "mlops.quality.suite"
+QUALITY_FAIL_ON = "mlops.quality.fail_on"
+QUALITY_SUCCESS = "mlops.quality.success"  # "true" | "false": the gate's verdict
+
 
 def history_key(alias: str, seq: int) -> str:
     return f"{HISTORY_PREFIX}{alias}.{seq:06d}"

@@ -1,0 +1,322 @@
+"""Data-quality gate: stop faulty training data with a Great Expectations 1.x suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_mlops.core import quality as q
+from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
+from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_mlops.hooks.mlflow import MlflowHook
+
+REPORT_HTML = "validation.html"
+REPORT_JSON = "validation.json"
+
+
+class DataQualityGateOperator(BaseOperator):
+    """
+    Validate a table against a Great Expectations suite and fail the task on bad data.
+
+    Each expectation has a severity (``critical`` by default, ``warning`` or ``info``, GX 1.x's
+    own ``severity`` field or ``meta.severity``). Failures at or above ``fail_on`` fail the task
+    with :class:`~airflow_mlops.exceptions.DataQualityGateFailed` (no retries: bad data does not
+    fix itself) whose message lists each failed expectation with its column, what was expected
+    and what was observed; lesser failures are logged as warnings and returned. The summary goes
+    to XCom in both cases, before the exception. An HTML report and the full validation result
+    (JSON) are written to ``report_dir`` and, with ``mlflow_conn_id``, logged as artefacts of an
+    MLflow run.
+
+    Returns (XCom ``return_value``)::
+
+        {success, fail_on, evaluated, failed: [{expectation, column, observed, expected, severity,
+         blocking, message, position}], statistics, data, suite, report_uri, result_uri,
+         mlflow_run_id}
+
+    ``success`` is the gate's verdict (no failure at or above ``fail_on``).
+
+    :param data: local path, ``file://`` or object-storage URI (``s3://``, ``gs://``, ``abfs://``)
+        of a parquet or CSV file or a folder of parts. Templated; read only at execute time.
+    :param suite: path of a GX suite JSON or YAML file (relative paths are looked up in the
+        working directory, beside the DAG file and in the DAG's ``template_searchpath``), or a
+        list of expectation dicts ``{"type", "kwargs", "severity"}``. Templated.
+    :param fail_on: ``"critical"`` (default), ``"warning"`` or ``"any"``: the least severity that
+        fails the task. Templated.
+    :param result_format: GX result format: ``BOOLEAN_ONLY``, ``BASIC``, ``SUMMARY`` (default) or
+        ``COMPLETE`` (or a GX result-format dict).
+    :param report_dir: where to write ``validation.html`` and ``validation.json`` (local path or
+        fsspec URL). Default ``$AIRFLOW_HOME/reports/quality/<dag_id>/<run_id>/<task_id>/``.
+        Templated.
+    :param mlflow_conn_id: when set, log the report and result as artefacts of a run in
+        ``mlflow_experiment``, tagged with the DAG, run and task ids.
+    :param mlflow_experiment: MLflow experiment for those runs (default ``data-quality``).
+    :param data_conn_id: Airflow connection with credentials for an object-storage ``data`` URI.
+    """
+
+    template_fields: Sequence[str] = ("data", "suite", "fail_on", "report_dir")
+    template_fields_renderers = {"suite": "json"}
+    ui_color = "#f4e4c1"
+    operator_extra_links = (MlopsReportLink(), MlflowRunLink())
+
+    def __init__(
+        self,
+        *,
+        data: str,
+        suite: str | Sequence[Mapping[str, Any]],
+        fail_on: str = "critical",
+        result_format: str | dict = "SUMMARY",
+        report_dir: str | None = None,
+        mlflow_conn_id: str | None = None,
+        mlflow_experiment: str = "data-quality",
+        data_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not data:
+            raise ValueError("data must be a path or URI of the table to validate")
+        if not suite:
+            raise ValueError("suite must be a suite file path or a non-empty list of expectation dicts")
+        if not isinstance(suite, (str, os.PathLike, list, tuple)):
+            raise ValueError(f"suite must be a file path or a list of expectation dicts, got {type(suite).__name__}")
+        if not _is_template(fail_on) and fail_on not in q.FAIL_ON:
+            raise ValueError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {fail_on!r}")
+        if isinstance(result_format, str) and result_format.upper() not in q.RESULT_FORMATS:
+            raise ValueError(f"result_format must be one of {', '.join(q.RESULT_FORMATS)}, got {result_format!r}")
+        self.data = data
+        self.suite = suite
+        self.fail_on = fail_on
+        self.result_format = result_format.upper() if isinstance(result_format, str) else result_format
+        self.report_dir = report_dir
+        self.mlflow_conn_id = mlflow_conn_id
+        self.mlflow_experiment = mlflow_experiment
+        self.data_conn_id = data_conn_id
+
+    @cached_property
+    def hook(self) -> MlflowHook:
+        from airflow_mlops.hooks.mlflow import MlflowHook
+
+        return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_mlops.io import load_table
+
+        fail_on = str(self.fail_on).strip().lower()
+        if fail_on not in q.FAIL_ON:
+            raise DataInputError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {self.fail_on!r}")
+        data = str(self.data)
+
+        # The suite first: a broken suite is reported before any data is read.
+        suite = self._load_suite(context)
+        self.log.info(
+            "Suite %s: %d expectations (%s)",
+            suite.source,
+            len(suite.expectations),
+            ", ".join(f"{s}: {sum(e.severity == s for e in suite.expectations)}" for s in q.SEVERITIES),
+        )
+        try:
+            compiled = q.compile_suite(suite)
+        except q.SuiteError as err:
+            raise DataInputError(str(err)) from err
+
+        df = load_table(data, conn_id=self.data_conn_id, what="quality gate data")
+        self.log.info("Read %s: %d rows x %d columns", data, len(df), len(df.columns))
+        try:
+            q.check_columns(compiled, list(df.columns), data)
+        except q.MissingColumnError as err:
+            raise DataInputError(str(err)) from err
+
+        result = q.run_validation(df, compiled, self.result_format)
+        summary = q.summarize(result, fail_on=fail_on, row_count=len(df), data=data, suite=suite.source)
+        del df
+
+        summary["mlflow_run_id"] = None
+        artefacts = self._write_report(context, summary, result)
+        if self.mlflow_conn_id:
+            self._log_to_mlflow(context, summary, artefacts)
+
+        self._log_verdict(summary)
+        if not summary["success"]:
+            # Downstream alerting reads the summary even though the task fails.
+            context["ti"].xcom_push(key="return_value", value=summary)
+            raise DataQualityGateFailed(q.failure_message(summary), summary=summary)
+        return summary
+
+    # ----------------------------------------------------------------------------------------
+
+    def _load_suite(self, context: Context) -> q.Suite:
+        suite = self.suite
+        if isinstance(suite, (str, os.PathLike)):
+            suite = self._resolve_suite_path(os.fspath(suite), context)
+        try:
+            return q.load_suite(suite)
+        except q.SuiteError as err:
+            raise DataInputError(str(err)) from err
+
+    def _resolve_suite_path(self, path: str, context: Context) -> str:
+        if "://" in path or os.path.isabs(path) or os.path.exists(path):
+            return path
+        dag = context.get("dag") or getattr(self, "dag", None)
+        folders: list[str] = []
+        fileloc = getattr(dag, "fileloc", None)
+        if fileloc:
+            folders.append(os.path.dirname(fileloc))
+        searchpath = getattr(dag, "template_searchpath", None) or []
+        folders.extend([searchpath] if isinstance(searchpath, str) else list(searchpath))
+        for folder in folders:
+            candidate = os.path.join(folder, path)
+            if os.path.exists(candidate):
+                self.log.info("Suite %s found at %s", path, candidate)
+                return candidate
+        looked = [os.path.abspath(path), *(os.path.join(f, path) for f in folders)]
+        raise DataInputError(f"suite file not found: {path} (looked in: {', '.join(looked)})")
+
+    def _report_dir(self, context: Context) -> str:
+        if self.report_dir:
+            return str(self.report_dir)
+        home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")))
+        ti = context["ti"]
+        task = ti.task_id
+        map_index = getattr(ti, "map_index", -1)
+        if map_index is not None and map_index >= 0:
+            task = f"{task}.{map_index}"
+        parts = [_safe(ti.dag_id), _safe(ti.run_id), _safe(task)]
+        return os.path.join(home, "reports", "quality", *parts)
+
+    def _write_report(self, context: Context, summary: dict[str, Any], result: dict[str, Any]) -> dict[str, str]:
+        """Write the HTML page and the full result; returns ``{file name: text}``."""
+        folder = self._report_dir(context)
+        result_uri = _join(folder, REPORT_JSON)
+        report_uri = _join(folder, REPORT_HTML)
+        summary["result_uri"] = _as_uri(result_uri)
+        summary["report_uri"] = _as_uri(report_uri)
+        artefacts = {
+            REPORT_JSON: json.dumps(result, indent=1, default=str),
+            REPORT_HTML: q.render_html(summary, result, result_link=REPORT_JSON),
+        }
+        _write_text(result_uri, artefacts[REPORT_JSON])
+        _write_text(report_uri, artefacts[REPORT_HTML])
+        self.log.info("Wrote the quality report to %s (full result: %s)", summary["report_uri"], summary["result_uri"])
+        MlopsReportLink.persist(context, summary["report_uri"])
+        return artefacts
+
+    def _log_to_mlflow(self, context: Context, summary: dict[str, Any], artefacts: dict[str, str]) -> None:
+        from airflow_mlops.core import tags
+
+        ti = context["ti"]
+        with self.hook.session() as client:
+            experiment_id = self.hook.get_or_create_experiment(self.mlflow_experiment)
+            run = client.create_run(
+                experiment_id,
+                run_name=f"{ti.dag_id}.{ti.task_id}",
+                tags={
+                    tags.AIRFLOW_DAG_ID: ti.dag_id,
+                    tags.AIRFLOW_RUN_ID: ti.run_id,
+                    tags.AIRFLOW_TASK_ID: ti.task_id,
+                    tags.QUALITY_DATA_URI: summary["data"] or "",
+                    tags.QUALITY_SUITE: summary["suite"] or "",
+                    tags.QUALITY_FAIL_ON: summary["fail_on"],
+                    tags.QUALITY_SUCCESS: str(summary["success"]).lower(),
+                },
+            )
+            run_id = run.info.run_id
+            try:
+                stats = summary["statistics"]
+                metrics = {
+                    "evaluated_expectations": summary["evaluated"],
+                    "failed_expectations": len(summary["failed"]),
+                    "success_percent": stats.get("success_percent") or 0.0,
+                    **{f"failed_{k}": v for k, v in stats["failed_by_severity"].items()},
+                }
+                if "row_count" in stats:
+                    metrics["row_count"] = stats["row_count"]
+                for key, value in metrics.items():
+                    client.log_metric(run_id, key, float(value))
+                with tempfile.TemporaryDirectory(prefix="mlops-quality-") as tmp:
+                    for name, text in artefacts.items():
+                        with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
+                            fh.write(text)
+                    client.log_artifacts(run_id, tmp, artifact_path="quality")
+                client.set_terminated(run_id, "FINISHED" if summary["success"] else "FAILED")
+            except Exception:
+                client.set_terminated(run_id, "FAILED")
+                raise
+            summary["mlflow_run_id"] = run_id
+            summary["mlflow_artifact_uri"] = f"{run.info.artifact_uri}/quality/{REPORT_HTML}"
+            url = self.hook.run_url(experiment_id, run_id)
+        self.log.info(
+            "Logged the quality report to MLflow run %s (experiment %s) at %s",
+            run_id,
+            self.mlflow_experiment,
+            summary["mlflow_artifact_uri"],
+        )
+        MlflowRunLink.persist(context, url)
+
+    def _log_verdict(self, summary: dict[str, Any]) -> None:
+        failed = summary["failed"]
+        for row in failed:
+            if row["blocking"]:
+                self.log.error("[%s] %s", row["severity"], row["message"])
+            else:
+                self.log.warning("[%s] %s (below fail_on=%s: not blocking)", row["severity"], row["message"], summary["fail_on"])
+        if summary["success"]:
+            self.log.info(
+                "Gate passed: %d of %d expectations failed, none at or above fail_on=%s",
+                len(failed),
+                summary["evaluated"],
+                summary["fail_on"],
+            )
+        else:
+            self.log.error(
+                "Gate failed: %d of %d expectations failed at or above fail_on=%s",
+                sum(r["blocking"] for r in failed),
+                summary["evaluated"],
+                summary["fail_on"],
+            )
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _safe(part: str) -> str:
+    """A run id like ``manual__2025-01-01T00:00:00+00:00`` as a portable folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(part))
+
+
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def _join(folder: str, name: str) -> str:
+    return folder.rstrip("/") + "/" + name if _is_remote(folder) else os.path.join(folder, name)
+
+
+def _as_uri(path: str) -> str:
+    if _is_remote(path) or path.startswith("file://"):
+        return path
+    return "file://" + os.path.abspath(path)
+
+
+def _write_text(path: str, text: str) -> None:
+    if _is_remote(path):
+        import fsspec
+
+        with fsspec.open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
