@@ -141,8 +141,10 @@ class MlflowHook(BaseHook):
         values.update(self._credentials())
         with _ENV_LOCK:
             saved = {k: os.environ.get(k) for k in _SESSION_VARS}
-            previous_uri = mlflow.get_tracking_uri()
-            previous_registry = mlflow.get_registry_uri()
+            # The URIs explicitly set in this process (None when unset). mlflow.get_tracking_uri()
+            # would return a resolved default, and setting that back would leak it into the
+            # environment (set_tracking_uri exports MLFLOW_TRACKING_URI for subprocesses).
+            previous_uri, previous_registry = _explicit_fluent_uris()
             try:
                 for key in _SESSION_VARS:
                     if key in values:
@@ -153,13 +155,13 @@ class MlflowHook(BaseHook):
                 mlflow.set_registry_uri(self.registry_uri)
                 yield self.get_conn()
             finally:
+                mlflow.set_tracking_uri(previous_uri)
+                mlflow.set_registry_uri(previous_registry)
                 for key, value in saved.items():
                     if value is None:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
-                mlflow.set_tracking_uri(previous_uri)
-                mlflow.set_registry_uri(previous_registry)
 
     def get_or_create_experiment(self, name: str) -> str:
         """Experiment id for ``name``; on the embedded store its artefacts live under AIRFLOW_HOME."""
@@ -252,6 +254,13 @@ class MlflowHook(BaseHook):
             if conn_type["connection-type"] == cls.conn_type:
                 return conn_type["ui-field-behaviour"]
         return {}
+
+
+def _explicit_fluent_uris() -> tuple[str | None, str | None]:
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    return getattr(tracking_utils, "_tracking_uri", None), getattr(registry_utils, "_registry_uri", None)
 
 
 def _is_not_found(err: Exception) -> bool:

@@ -163,8 +163,8 @@ class DagRunner:
         dag = bag.get_dag(dag_id)
         assert dag is not None, f"{dag_id} not in {list(bag.dags)}"
         dr = dag.test(run_conf=conf)
-        states = {ti.task_id: (str(ti.state.value) if ti.state else None) for ti in dr.get_task_instances()}
-        return DagRunResult(dag_id=dag_id, run_id=dr.run_id, state=str(dr.state.value), task_states=states)
+        states = {ti.task_id: (str(getattr(ti.state, "value", ti.state)) if ti.state else None) for ti in dr.get_task_instances()}
+        return DagRunResult(dag_id=dag_id, run_id=dr.run_id, state=str(getattr(dr.state, "value", dr.state)), task_states=states)
 
 
 def _dag_id_of(source: str) -> str:

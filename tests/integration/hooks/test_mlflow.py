@@ -41,6 +41,12 @@ def test_session_sets_credentials_only_inside_block(monkeypatch, mlflow_server):
         client.search_experiments(max_results=1)  # the server has no auth: credentials are ignored
     assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
     assert "MLFLOW_TRACKING_USERNAME" not in os.environ
+    # nor the URIs: a later hook without a connection must not inherit them
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    import mlflow
+
+    assert mlflow.get_tracking_uri() != mlflow_server.uri
 
 
 def test_embedded_default_without_connection(monkeypatch, airflow_home):
