@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(UV)
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) -m airflow_mlops.demo
+	$(PY) include/demo/run.py
 
 test: venv
 	$(VENV)/bin/ruff check .
@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 airflow: venv
-	$(PY) -m airflow_mlops.demo --standalone
+	$(PY) include/demo/standalone.py
 
 bench: venv
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -1,0 +1,78 @@
+"""Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend modules import
+nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow_mlops
+
+HEAVY = ("pandas", "numpy", "mlflow", "great_expectations", "evidently", "sklearn", "boto3",
+         "google.cloud", "azure.ai.ml", "scipy", "pyarrow")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
+
+
+def _modules() -> list[str]:
+    root = Path(airflow_mlops.__file__).parent
+    names = ["airflow_mlops", "airflow_mlops.provider_info", "airflow_mlops.exceptions", "airflow_mlops.assets"]
+    for sub in PACKAGES:
+        names.append(f"airflow_mlops.{sub}")
+        names += [f"airflow_mlops.{sub}.{m.name}" for m in pkgutil.iter_modules([str(root / sub)])]
+    return names
+
+
+def test_every_public_module_imports_without_heavy_modules():
+    modules = _modules()
+    assert "airflow_mlops.operators.registry" in modules
+    code = f"""
+import importlib, json, sys
+failed = {{}}
+for name in {modules!r}:
+    try:
+        importlib.import_module(name)
+    except Exception as err:
+        failed[name] = repr(err)
+import airflow_mlops
+for public in airflow_mlops.__all__:
+    if public != "__version__":
+        try:
+            getattr(airflow_mlops, public)
+        except Exception as err:
+            failed["airflow_mlops." + public] = repr(err)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{h.split(".")[0] for h in {HEAVY!r}}}
+               and any(m == h or m.startswith(h + ".") for h in {HEAVY!r}))
+print(json.dumps({{"failed": failed, "heavy": heavy}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["failed"] == {}
+    assert result["heavy"] == [], f"imported at module level: {result['heavy']}"
+
+
+def test_provider_info_is_stdlib_only_and_lists_what_exists():
+    from airflow_mlops.provider_info import get_provider_info
+
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-mlops"
+    import importlib
+
+    for group in ("operators", "sensors", "hooks", "triggers"):
+        for entry in info[group]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for conn in info["connection-types"]:
+        module, cls = conn["hook-class-name"].rsplit(".", 1)
+        hook = getattr(importlib.import_module(module), cls)
+        assert hook.conn_type == conn["connection-type"]
+    for link in info["extra-links"]:
+        module, cls = link.rsplit(".", 1)
+        getattr(importlib.import_module(module), cls)
+    source = Path(airflow_mlops.__file__).with_name("provider_info.py").read_text()
+    imports = [line.split()[1] for line in source.splitlines() if line.strip().startswith(("import ", "from "))]
+    assert set(imports) <= {"__future__", "airflow_mlops"}, imports
+    json.dumps(info)
