@@ -1,0 +1,315 @@
+"""
+### mlops_continuous_training: validate, train, evaluate, (approve), promote
+
+Retrains the model and promotes the new version only when it earns it:
+
+1. **validate_train_data / validate_eval_data** -- Great Expectations quality gate on both inputs;
+   broken data stops the run here (nothing is trained, nothing is promoted, even when forced).
+2. **train** -- runs the training entrypoint on the chosen backend (the worker, SageMaker,
+   Vertex AI or Azure ML) and registers a new MLflow model version with its lineage.
+3. **evaluate** -- scores the new version and the current `@champion` on the same evaluation
+   data; the candidate must beat the champion on the metric and meet the floors. The decision
+   record is stored on the version; a rejected candidate ends the run here (`evaluate` skipped).
+4. **decide_promotion** -- follows the verdict, or overrides it when `force_promote` is set (the
+   override is recorded as *forced* in the promotion history), and chooses the approval path.
+5. **request_approval** (only with `require_approval`) -- a human approves or rejects under
+   *Browse > Required Actions*; a reject, or no answer within a day, skips the promotion.
+6. **promote** -- moves `@champion` with a compare-and-set against the champion the evaluation
+   compared with, records who/why/previous holder, and emits `mlflow://<model>@champion`.
+
+**When it runs:** on every drift or performance-degradation event from `mlops_drift_monitor`,
+and weekly (Monday 04:00 UTC) whichever comes first; or from the UI with the form.
+
+Adapt the settings at the top of the file (or set the environment variables they read).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+
+from airflow_mlops.operators.evaluation import EvaluateModelOperator
+from airflow_mlops.operators.quality import DataQualityGateOperator
+from airflow_mlops.operators.registry import PromoteModelOperator
+from airflow_mlops.operators.training import TrainModelOperator
+
+# --- Settings a user adapts ----------------------------------------------------------------------
+_PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/
+_AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
+
+MODEL_NAME = os.environ.get("MLOPS_MODEL_NAME", "churn")
+"""Registered model name in MLflow."""
+DATA_ROOT = os.environ.get("MLOPS_DATA_ROOT", os.path.join(_AIRFLOW_HOME, "demo-data"))
+"""Where the data lives (a local folder or s3://, gs://, abfs:// prefix). Default: the demo stream."""
+TRAIN_DATA = os.environ.get("MLOPS_TRAIN_DATA", f"{DATA_ROOT}/train.parquet")
+"""Default training data of a scheduled run (a file or a folder of parquet/CSV parts)."""
+EVAL_DATA = os.environ.get("MLOPS_EVAL_DATA", f"{DATA_ROOT}/eval.parquet")
+"""Default labelled evaluation data: recent data neither model was trained on."""
+TARGET = os.environ.get("MLOPS_TARGET", "label")
+QUALITY_SUITE = os.environ.get("MLOPS_QUALITY_SUITE", str(_PROJECT / "include" / "expectations" / "churn.json"))
+ENTRYPOINT = os.environ.get("MLOPS_TRAINING_ENTRYPOINT", str(_PROJECT / "include" / "training" / "train.py"))
+HYPERPARAMETERS = {"target": TARGET, "model": "random_forest", "n_estimators": 100, "min_samples_leaf": 5, "seed": 42}
+"""Passed to the entrypoint as --params (see docs/training.md)."""
+METRIC = "accuracy"
+"""The metric a candidate must improve on the champion."""
+MIN_IMPROVEMENT = 0.0
+THRESHOLDS = {"accuracy": 0.7}
+"""Absolute floors every promoted model must meet."""
+BACKENDS = ["local", "sagemaker", "vertex_ai", "azure_ml"]
+BACKEND_CONFIGS: dict[str, dict] = {
+    "local": {},
+    # e.g. {"role_arn": ..., "instance_type": "ml.m5.large", "s3_staging": "s3://bucket/prefix"}
+    "sagemaker": json.loads(os.environ.get("MLOPS_SAGEMAKER_CONFIG", "{}")),
+    # e.g. {"project_id": ..., "region": "europe-west1", "staging_bucket": "gs://bucket"}
+    "vertex_ai": json.loads(os.environ.get("MLOPS_VERTEX_AI_CONFIG", "{}")),
+    # e.g. {"compute": "cpu-cluster", "environment": "azureml:sklearn-1.5@latest"}
+    "azure_ml": json.loads(os.environ.get("MLOPS_AZURE_ML_CONFIG", "{}")),
+}
+"""backend_config per backend (see docs/backends/); the form's backend_config overrides it."""
+REQUIRE_APPROVAL = os.environ.get("MLOPS_REQUIRE_APPROVAL", "false").lower() in ("1", "true", "yes")
+"""Default of the form's require_approval, and what scheduled (event-driven) runs use."""
+APPROVAL_TIMEOUT = timedelta(hours=int(os.environ.get("MLOPS_APPROVAL_TIMEOUT_HOURS", "24")))
+MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
+SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
+"""The time-based fallback: retrain weekly even when nothing was detected."""
+
+# The events mlops_drift_monitor's sensors emit for this model.
+DRIFT_ASSET = Asset(f"mlops://drift/{MODEL_NAME}")
+PERFORMANCE_ASSET = Asset(f"mlops://performance/{MODEL_NAME}")
+# -------------------------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+_PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
+
+
+@dag(
+    dag_id="mlops_continuous_training",
+    description="Quality gate -> train -> evaluate vs champion -> (approval) -> promote",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SCHEDULE_CRON, timezone="UTC"),
+        assets=(DRIFT_ASSET | PERFORMANCE_ASSET),
+    ),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mlops", "training", "continuous-training"],
+    doc_md=__doc__,
+    user_defined_macros={"backend_configs": BACKEND_CONFIGS},
+    params={
+        "train_data": Param(
+            TRAIN_DATA,
+            type="string",
+            minLength=1,
+            title="Training data",
+            description="Path or URI (s3://, gs://, abfs://) of a parquet/CSV file or folder.",
+        ),
+        "eval_data": Param(
+            EVAL_DATA,
+            type="string",
+            minLength=1,
+            title="Evaluation data",
+            description="Labelled data both the candidate and the champion are scored on.",
+        ),
+        "backend": Param("local", type="string", enum=BACKENDS, title="Where to train"),
+        "backend_config": Param(
+            None,
+            type=["null", "object"],
+            title="Backend settings",
+            description="Overrides the DAG's settings for the chosen backend (see docs/backends/).",
+        ),
+        "require_approval": Param(
+            REQUIRE_APPROVAL,
+            type="boolean",
+            title="Require a human approval",
+            description="Wait under Required Actions for an Approve before promoting.",
+        ),
+        "force_promote": Param(
+            False,
+            type="boolean",
+            title="Force the promotion",
+            description="Promote even if the evaluation rejects the candidate (the quality gate "
+            "still applies). Recorded as forced in the promotion history.",
+        ),
+        "reason": Param(
+            "",
+            type="string",
+            title="Reason",
+            description="Why this retraining; recorded with the promotion. Empty: the trigger.",
+        ),
+    },
+)
+def mlops_continuous_training():
+    gates = [
+        DataQualityGateOperator(
+            task_id=f"validate_{which}_data",
+            data=f"{{{{ params.{which}_data }}}}",
+            suite=QUALITY_SUITE,
+            fail_on="critical",
+            doc_md=f"""
+            Validates the {which} data against the expectation suite (`{QUALITY_SUITE}`). Critical
+            failures fail the task and stop the run (a forced promotion cannot skip this); warnings
+            are logged and returned. The summary is the XCom; the HTML report is linked.
+            """,
+        )
+        for which in ("train", "eval")
+    ]
+
+    train = TrainModelOperator(
+        task_id="train",
+        entrypoint=ENTRYPOINT,
+        train_data="{{ params.train_data }}",
+        validation_data="{{ params.eval_data }}",
+        registered_model_name=MODEL_NAME,
+        hyperparameters=HYPERPARAMETERS,
+        backend="{{ params.backend }}",
+        backend_config="{{ (params.backend_config or backend_configs[params.backend]) | tojson }}",
+        mlflow_conn_id=MLFLOW_CONN_ID,
+        doc_md="""
+        Runs the training entrypoint on the chosen backend and registers the result as a new
+        version of the model, tagged with data hashes, code version, params and this run's ids.
+        Returns `{backend, job_id, console_url, run_id, model_uri, model_name, model_version, metrics}`.
+        """,
+    )
+
+    evaluate = EvaluateModelOperator(
+        task_id="evaluate",
+        model_name=MODEL_NAME,
+        candidate_version="{{ ti.xcom_pull(task_ids='train')['model_version'] }}",
+        eval_data="{{ params.eval_data }}",
+        target=TARGET,
+        metric=METRIC,
+        min_improvement=MIN_IMPROVEMENT,
+        thresholds=THRESHOLDS,
+        bootstrap="promote",
+        on_reject="skip",
+        mlflow_conn_id=MLFLOW_CONN_ID,
+        doc_md="""
+        Scores the candidate and the current champion on the same evaluation data and decides
+        (reasons in the log). The decision record is the XCom and is stored as tags on the
+        candidate version. A rejected candidate leaves this task *skipped*.
+        """,
+    )
+
+    @task.branch(
+        trigger_rule=TriggerRule.NONE_FAILED,
+        doc_md="""
+        Follows the evaluation verdict, or overrides a reject when the run's `force_promote` is
+        set. Pushes the promotion plan (version, expected current champion, reason, forced) and
+        picks the approval path; with nothing to promote it skips everything after it.
+        """,
+    )
+    def decide_promotion() -> str | None:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
+
+        context = get_current_context()
+        ti, params = context["ti"], context["params"]
+        record = ti.xcom_pull(task_ids="evaluate")
+        trained = ti.xcom_pull(task_ids="train")
+        if not record or not trained:
+            raise AirflowFailException("evaluate left no decision record: nothing to promote")
+        verdict = record["decision"]
+        champion = (record.get("champion") or {}).get("version")
+        force = bool(params["force_promote"])
+        if verdict != "promote" and not force:
+            log.info("Candidate v%s was rejected by the evaluation; champion stays v%s", trained["model_version"], champion)
+            return None
+        reason = params.get("reason") or _trigger_reason(context)
+        if force:
+            reason = f"{reason} [forced; evaluation verdict: {verdict}]"
+        plan = {
+            "version": str(trained["model_version"]),
+            "expected_current": str(champion) if champion else "none",
+            "forced": force,
+            "reason": reason,
+        }
+        log.info(
+            "Promoting v%s over %s%s: %s%s",
+            plan["version"],
+            f"v{champion}" if champion else "no champion",
+            " (FORCED over a reject)" if force and verdict != "promote" else "",
+            reason,
+            ", after a human approval" if params["require_approval"] else "",
+        )
+        ti.xcom_push(key="plan", value=plan)
+        return "request_approval" if params["require_approval"] else "no_approval_needed"
+
+    request_approval = ApprovalOperator(
+        task_id="request_approval",
+        subject=f"Promote {MODEL_NAME} v{{{{ {_PLAN}['version'] }}}} to @champion?",
+        body="""
+{%- set rec = ti.xcom_pull(task_ids='evaluate') -%}
+{%- set plan = ti.xcom_pull(task_ids='decide_promotion', key='plan') -%}
+**Candidate** v{{ rec.candidate.version }}: `{{ rec.candidate.metrics | tojson }}`
+
+**Champion** {% if rec.champion %}v{{ rec.champion.version }}: `{{ rec.champion.metrics | tojson }}`{% else %}none yet{% endif %}
+
+**Evaluation**: {{ rec.decision }}{% if plan.forced %} (**forced** promotion requested){% endif %}
+
+{% for reason in rec.reasons %}- {{ reason }}
+{% endfor %}
+Reason: {{ plan.reason }}
+""",
+        defaults="Reject",
+        response_timeout=APPROVAL_TIMEOUT,
+        doc_md="""
+        Human in the loop (only when `require_approval` is set): shows the evaluation record under
+        Required Actions. Approve promotes; Reject, or no answer within the timeout, skips the
+        promotion.
+        """,
+    )
+    no_approval_needed = EmptyOperator(
+        task_id="no_approval_needed",
+        doc_md="Taken when the run does not require a human approval.",
+    )
+
+    promote = PromoteModelOperator(
+        task_id="promote",
+        model_name=MODEL_NAME,
+        version=f"{{{{ {_PLAN}['version'] }}}}",
+        expected_current=f"{{{{ {_PLAN}['expected_current'] }}}}",
+        reason=f"{{{{ {_PLAN}['reason'] }}}}",
+        forced=f"{{{{ {_PLAN}['forced'] }}}}",
+        mlflow_conn_id=MLFLOW_CONN_ID,
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        doc_md="""
+        Moves `@champion` to the new version only if it still points at the version the evaluation
+        compared against (compare-and-set), records the history (previous holder, reason, forced,
+        who) and emits the `mlflow://<model>@champion` Asset event a deployment DAG can use.
+        """,
+    )
+
+    decision = decide_promotion()
+    gates >> train >> evaluate >> decision >> [request_approval, no_approval_needed] >> promote
+
+
+def _trigger_reason(context) -> str:
+    """Describe what started the run: the drift/performance events, the schedule, or a user."""
+    events = context.get("triggering_asset_events") or {}
+    parts = []
+    try:
+        for asset, asset_events in events.items():
+            for event in asset_events:
+                extra = event.extra or {}
+                if "drift_share" in extra:
+                    parts.append(f"drift in {extra['drift_share']:.0%} of columns ({asset.uri})")
+                elif "value" in extra:
+                    parts.append(f"{extra.get('metric', 'metric')} fell to {extra['value']:.3f} ({asset.uri})")
+                else:
+                    parts.append(f"event on {asset.uri}")
+    except Exception:  # the reason is informative only; never fail a promotion over it
+        pass
+    if parts:
+        return "; ".join(parts)
+    dag_run = context.get("dag_run")
+    run_type = str(getattr(dag_run, "run_type", "") or "")
+    return "weekly retraining" if "scheduled" in run_type else "manual retraining"
+
+
+mlops_continuous_training()
