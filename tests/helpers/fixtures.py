@@ -105,7 +105,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> MlflowServer:
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{uri}/health", timeout=120, proc=proc)
+        wait_http(f"{uri}/health", timeout=400, proc=proc)
     except Exception:
         proc.kill()
         raise RuntimeError((root / "server.log").read_text()[-4000:]) from None
