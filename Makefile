@@ -2,17 +2,13 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-export AIRFLOW_HOME ?= $(CURDIR)/.airflow
-export GX_ANALYTICS_ENABLED := false
-export DO_NOT_TRACK := 1
+UV := python3 -m uv
 
 .PHONY: venv demo test lint airflow bench clean
 
-$(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
-
-$(VENV)/.installed: pyproject.toml | $(UV)
+# uv is installed with pip when missing; the venv is (re)built when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 $(VENV) || $(UV) venv --quiet $(VENV)
 	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
 	@touch $@
