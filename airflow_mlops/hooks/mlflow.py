@@ -213,25 +213,30 @@ class MlflowHook(BaseHook):
         Loads the scikit-learn flavour when the model has one (so ``predict_proba`` and
         ``classes_`` are available), else the generic pyfunc flavour.
 
-        :param dst_path: where to download the artefacts (default: a new temporary folder, kept
-            because a pyfunc model may read its files lazily).
+        :param dst_path: where to download the artefacts (default: a temporary folder, removed
+            after loading a scikit-learn model and kept for a pyfunc one, which may read its
+            files lazily).
         """
+        import shutil
         import tempfile
 
         import mlflow
         from mlflow.models import Model
 
+        target = dst_path or tempfile.mkdtemp(prefix="mlops-model-")
         with self.session() as client:
             source = client.get_model_version_download_uri(name, str(version))
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=source,
-                dst_path=dst_path or tempfile.mkdtemp(prefix="mlops-model-"),
-                tracking_uri=self.tracking_uri,
+                artifact_uri=source, dst_path=target, tracking_uri=self.tracking_uri
             )
         if "sklearn" in Model.load(local).flavors:
             import mlflow.sklearn
 
-            return mlflow.sklearn.load_model(local)
+            try:
+                return mlflow.sklearn.load_model(local)
+            finally:
+                if dst_path is None:
+                    shutil.rmtree(target, ignore_errors=True)
         import mlflow.pyfunc
 
         return mlflow.pyfunc.load_model(local)

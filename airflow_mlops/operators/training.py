@@ -1,0 +1,374 @@
+"""Train a model with the entrypoint contract on any backend and register it in MLflow with lineage."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_mlops.backends.base import BACKENDS, JobHandle, TrainingBackend, TrainingJobSpec, get_backend
+from airflow_mlops.exceptions import DataInputError, MissingExtraError, MlopsError, TrainingJobFailed
+from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
+from airflow_mlops.links.training import TrainingJobConsoleLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+BACKEND_EXTRAS: dict[str, str] = {"sagemaker": "amazon", "vertex_ai": "google", "azure_ml": "azure"}
+"""The pip extra each cloud backend needs (``pip install 'airflow-mlops[<extra>]'``)."""
+
+_PARAM_VALUE_MAX = 6000  # MLflow's limit for a param value
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class TrainModelOperator(BaseOperator):
+    """
+    Train a model with the training entrypoint and register it as a new MLflow model version.
+
+    The entrypoint (``include/training/train.py`` or any script following docs/training.md) runs
+    on ``backend``: ``"local"`` (a subprocess on the worker, its output in the task log),
+    ``"sagemaker"``, ``"vertex_ai"`` or ``"azure_ml"``. When the job has finished, its model
+    directory and ``metrics.json`` are logged to one MLflow run (the model files as written by
+    the job) and registered as a new version of ``registered_model_name``, tagged with its lineage:
+    data URIs and content hashes, code version and entrypoint hash, params, backend and job id,
+    dag/run/task ids (tag names in :mod:`airflow_mlops.core.tags`). A failed job raises
+    :class:`~airflow_mlops.exceptions.TrainingJobFailed` with the job's error and registers nothing.
+
+    The job name is the same for every try of one task instance, so a backend that can
+    (the cloud ones) reattaches to the job a previous try started instead of training twice.
+
+    :param entrypoint: path of the training script. A relative path is looked up from the
+        working directory, then the DAG file's folder and its parent (``dags/`` next to
+        ``include/``).
+    :param train_data: URI of the training data (file or folder of parquet/CSV). Templated.
+    :param registered_model_name: MLflow registered model to add the version to.
+    :param hyperparameters: JSON-serialisable dict passed to the entrypoint as ``--params``
+        (``target``, ``model``, ``seed`` and model hyper-parameters), or a JSON string. Templated.
+        (Not ``params``: that name belongs to Airflow's DAG/task params.)
+    :param validation_data: URI of the validation data. Templated.
+    :param experiment_name: MLflow experiment of the run (default: ``registered_model_name``).
+    :param backend: where to train. Templated, so a DAG's Params form can choose it.
+    :param backend_config: backend settings (see the backend's docs). Templated.
+    :param mlflow_conn_id: MLflow connection.
+    :param deferrable: wait for a remote job in the triggerer instead of holding a worker slot.
+        Default (None): cloud backends defer (their jobs run for minutes to hours; pass False on a
+        deployment without a triggerer); the local backend follows ``[operators]
+        default_deferrable`` (it has no trigger, so it always waits in the worker).
+    :param poll_interval: seconds between status checks of a remote job.
+    :return: ``{backend, job_id, console_url, run_id, model_uri, model_name, model_version, metrics}``
+    """
+
+    template_fields: Sequence[str] = (
+        "train_data",
+        "validation_data",
+        "hyperparameters",
+        "backend",
+        "backend_config",
+        "registered_model_name",
+        "experiment_name",
+    )
+    template_fields_renderers = {"hyperparameters": "json", "backend_config": "json"}
+    operator_extra_links = (MlflowRunLink(), MlflowModelVersionLink(), TrainingJobConsoleLink())
+    ui_color = "#e8f6f3"
+
+    def __init__(
+        self,
+        *,
+        entrypoint: str,
+        train_data: str,
+        registered_model_name: str,
+        hyperparameters: dict[str, Any] | str | None = None,
+        validation_data: str | None = None,
+        experiment_name: str | None = None,
+        backend: str = "local",
+        backend_config: dict[str, Any] | None = None,
+        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        deferrable: bool | None = None,
+        poll_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not entrypoint:
+            raise ValueError("entrypoint is required (path of the training script)")
+        if not train_data:
+            raise ValueError("train_data is required")
+        if not registered_model_name:
+            raise ValueError("registered_model_name is required")
+        if not _templated(backend) and backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        if hyperparameters is not None and not isinstance(hyperparameters, (dict, str)):
+            raise ValueError(f"hyperparameters must be a dict or a JSON string, got {type(hyperparameters).__name__}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        self.entrypoint = entrypoint
+        self.train_data = train_data
+        self.registered_model_name = registered_model_name
+        self.hyperparameters = hyperparameters
+        self.validation_data = validation_data
+        self.experiment_name = experiment_name
+        self.backend = backend
+        self.backend_config = backend_config
+        self.mlflow_conn_id = mlflow_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self._backend: TrainingBackend | None = None
+        self._handle: JobHandle | None = None
+
+    @cached_property
+    def hook(self) -> MlflowHook:
+        return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    # ------------------------------------------------------------------ arguments at run time
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        value = self.hyperparameters
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise DataInputError(f"hyperparameters is not valid JSON: {err}: {self.hyperparameters!r}") from err
+        if not isinstance(value, dict):
+            raise DataInputError(f"hyperparameters must be a JSON object, got {type(value).__name__}")
+        return value
+
+    def _backend_config(self) -> dict[str, Any]:
+        value = self.backend_config
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise DataInputError(f"backend_config is not valid JSON: {err}") from err
+        if not isinstance(value, dict):
+            raise DataInputError(f"backend_config must be a JSON object, got {type(value).__name__}")
+        return value
+
+    def _resolve_entrypoint(self, context: Context) -> str:
+        path = os.path.expanduser(str(self.entrypoint))
+        candidates = [path]
+        if not os.path.isabs(path):
+            candidates = [os.path.abspath(path)]
+            dag = context.get("dag")
+            fileloc = getattr(dag, "fileloc", None)
+            if fileloc:
+                folder = os.path.dirname(os.path.abspath(fileloc))
+                candidates += [os.path.join(folder, path), os.path.join(os.path.dirname(folder), path)]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                return candidate
+        raise DataInputError(f"training entrypoint {self.entrypoint!r} not found (looked at {candidates})")
+
+    def _should_defer(self, backend: str) -> bool:
+        if self.deferrable is not None:
+            return bool(self.deferrable)
+        if backend != "local":
+            # Cloud jobs run for minutes to hours: waiting in the triggerer frees the worker slot.
+            return True
+        from airflow.configuration import conf
+
+        return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+    def _get_backend(self, name: str, config: dict[str, Any]) -> TrainingBackend:
+        try:
+            backend = get_backend(name, config, self.log)
+        except ImportError as err:
+            missing = getattr(err, "name", None) or str(err)
+            if missing.startswith("airflow_mlops"):
+                raise
+            extra = BACKEND_EXTRAS.get(name, "all")
+            raise MissingExtraError(f"training backend {name!r}", extra, missing) from err
+        except ValueError as err:
+            raise DataInputError(str(err)) from err
+        self._backend = backend
+        return backend
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_mlops.core import lineage
+        from airflow_mlops.io import hash_table
+
+        backend_name = str(self.backend).strip()
+        params = self._hyperparameters()
+        entrypoint = self._resolve_entrypoint(context)
+        ti = context["ti"]
+        job_name = lineage.job_name(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+        # Hash the inputs before the job runs: the lineage records the data the job was given.
+        train_hash = hash_table(str(self.train_data))
+        validation_hash = hash_table(str(self.validation_data)) if self.validation_data else None
+        spec = TrainingJobSpec(
+            entrypoint=entrypoint,
+            train_data=str(self.train_data),
+            validation_data=str(self.validation_data) if self.validation_data else None,
+            params=params,
+            job_name=job_name,
+        )
+        info = {
+            "spec": spec.to_dict(),
+            "code_version": lineage.code_version(entrypoint),
+            "code_hash": lineage.file_hash(entrypoint),
+            "train_hash": train_hash,
+            "validation_hash": validation_hash,
+        }
+        self.log.info(
+            "Training %s with %s on backend %s as job %s (data %s, %s); params %s",
+            self.registered_model_name,
+            entrypoint,
+            backend_name,
+            job_name,
+            spec.train_data,
+            train_hash,
+            json.dumps(params, sort_keys=True, default=str),
+        )
+        backend = self._get_backend(backend_name, self._backend_config())
+        handle = backend.submit(spec)
+        self._handle = handle
+        TrainingJobConsoleLink.persist(context, handle.console_url)
+        if not handle.done:
+            trigger = backend.trigger(handle, self.poll_interval) if self._should_defer(backend_name) else None
+            if trigger is not None:
+                self.log.info("Job %s is %s: deferring until it ends", handle.job_id, handle.status)
+                self.defer(
+                    trigger=trigger,
+                    method_name="execute_complete",
+                    kwargs={"handle": handle.to_dict(), "info": info},
+                )
+            handle = self._wait(backend, handle)
+        return self._finish(context, backend, handle, info)
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        handle: dict[str, Any] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired; ``event`` holds at least ``status`` and ``message``."""
+        if handle is None or info is None:
+            raise MlopsError("execute_complete called without the job handle saved at deferral")
+        job = JobHandle.from_dict(handle)
+        backend = self._get_backend(job.backend, self._backend_config())
+        job = backend.handle_event(job, event or {})
+        self._handle = job
+        self.log.info("Job %s ended: %s %s", job.job_id, job.status, job.message or "")
+        return self._finish(context, backend, job, info)
+
+    def _wait(self, backend: TrainingBackend, handle: JobHandle) -> JobHandle:
+        self.log.info("Waiting for job %s in the worker (polling every %ss)", handle.job_id, self.poll_interval)
+        while not handle.done:
+            time.sleep(self.poll_interval)
+            handle = backend.poll(handle)
+            self._handle = handle
+            self.log.info("Job %s: %s", handle.job_id, handle.status)
+        return handle
+
+    def on_kill(self) -> None:
+        if self._backend is not None:
+            handle = self._handle or JobHandle(backend=self._backend.name, job_id="(starting)")
+            self._backend.cancel(handle)
+
+    # ------------------------------------------------------------------ after the job
+
+    def _finish(
+        self, context: Context, backend: TrainingBackend, handle: JobHandle, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        if handle.status != "succeeded":
+            self.log.error("Training job %s %s; nothing is registered", handle.job_id, handle.status)
+            raise TrainingJobFailed(
+                f"training job {handle.job_id} on {handle.backend} {handle.status}: {handle.message or 'no message'}"
+            )
+        with tempfile.TemporaryDirectory(prefix="mlops-train-output-") as tmp:
+            output = backend.fetch_output(handle, tmp)
+            return self._register(context, handle, info, output)
+
+    def _register(self, context: Context, handle: JobHandle, info: dict[str, Any], output: str) -> dict[str, Any]:
+        from airflow_mlops.core import lineage
+
+        spec = TrainingJobSpec.from_dict(info["spec"])
+        model_dir = os.path.join(output, "model")
+        if not os.path.isfile(os.path.join(model_dir, "MLmodel")):
+            raise TrainingJobFailed(
+                f"training job {handle.job_id} succeeded but wrote no MLflow model at model/ "
+                f"(found {sorted(os.listdir(output))}); nothing is registered"
+            )
+        try:
+            metrics = lineage.read_metrics(os.path.join(output, "metrics.json"))
+        except ValueError as err:
+            raise TrainingJobFailed(f"training job {handle.job_id}: {err}; nothing is registered") from err
+        ti = context["ti"]
+        tags = lineage.lineage_tags(
+            entrypoint=os.path.basename(spec.entrypoint),
+            code_version=info["code_version"],
+            code_hash=info["code_hash"],
+            train_data=spec.train_data,
+            train_hash=info["train_hash"],
+            validation_data=spec.validation_data,
+            validation_hash=info.get("validation_hash"),
+            params=spec.params,
+            metrics=metrics,
+            backend=handle.backend,
+            job_id=handle.job_id,
+            console_url=handle.console_url,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+        )
+        name = str(self.registered_model_name)
+        started = time.monotonic()
+        run_id, experiment_id, version = self._log_and_register(name, spec, metrics, tags, output)
+        self.log.info(
+            "Registered %s v%s from run %s in %.1fs; metrics %s",
+            name,
+            version,
+            run_id,
+            time.monotonic() - started,
+            json.dumps(metrics, sort_keys=True),
+        )
+        MlflowRunLink.persist(context, self.hook.run_url(experiment_id, run_id))
+        MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))
+        return {
+            "backend": handle.backend,
+            "job_id": handle.job_id,
+            "console_url": handle.console_url,
+            "run_id": run_id,
+            "model_uri": f"models:/{name}/{version}",
+            "model_name": name,
+            "model_version": str(version),
+            "metrics": metrics,
+        }
+
+    def _log_and_register(
+        self, name: str, spec: TrainingJobSpec, metrics: dict[str, float], tags: dict[str, str], output: str
+    ) -> tuple[str, str, str]:
+        """One run holding params, metrics and the job's model files byte for byte; then the version."""
+        import mlflow
+
+        with self.hook.session():
+            experiment_id = self.hook.get_or_create_experiment(str(self.experiment_name or name))
+            with mlflow.start_run(experiment_id=experiment_id, run_name=spec.job_name, tags=tags) as run:
+                if spec.params:
+                    mlflow.log_params({k: _param_value(v) for k, v in spec.params.items()})
+                if metrics:
+                    mlflow.log_metrics(metrics)
+                mlflow.log_artifacts(os.path.join(output, "model"), artifact_path="model")
+                mlflow.log_artifact(os.path.join(output, "metrics.json"))
+            version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=tags)
+        return run.info.run_id, experiment_id, str(version.version)
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:_PARAM_VALUE_MAX]
