@@ -318,9 +318,7 @@ class DataDriftSensor(BaseSensorOperator):
                 if version:
                     return client.get_model_version(name, version)
                 getter = getattr(self.hook, "get_alias_version", None)
-                if getter is not None:
-                    return getter(name, alias)
-                return client.get_model_version_by_alias(name, alias)
+                found = getter(name, alias) if getter else client.get_model_version_by_alias(name, alias)
         except MlflowException as err:
             if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 target = f"@{alias}" if alias else f"version {version}"
@@ -329,6 +327,12 @@ class DataDriftSensor(BaseSensorOperator):
                     f"{self.hook.registry_uri}: {err.message}"
                 ) from err
             raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
+        if found is None:
+            raise DataInputError(
+                f"reference models:/{name}@{alias}: no version of {name} holds @{alias} in the registry at "
+                f"{self.hook.registry_uri}"
+            )
+        return found
 
     # ----------------------------------------------------------------------------------------
     # report
