@@ -1,0 +1,287 @@
+"""Champion vs challenger: score both on the same fresh data and decide whether to promote."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_mlops.core.evaluation import BOOTSTRAP_CHOICES, PROMOTE, check_thresholds
+from airflow_mlops.core.metrics import check_metric, family, task_of
+from airflow_mlops.exceptions import DataInputError, MlopsError, ModelRejected, RegistryError
+from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.links.mlflow import MlflowModelVersionLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+ON_REJECT_CHOICES = ("skip", "fail")
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class EvaluateModelOperator(BaseOperator):
+    """
+    Score a candidate model version and the current champion on the same data, and decide.
+
+    Both models are loaded from the MLflow registry (scikit-learn flavour when present, else
+    pyfunc) and scored on ``eval_data`` with ``metric`` and the metrics named in ``thresholds``.
+    The rule (:func:`airflow_mlops.core.evaluation.decide`): the candidate must meet every absolute
+    threshold and beat the champion on ``metric`` by more than ``min_improvement``; with no
+    champion, ``bootstrap`` decides. Every reason is logged in words.
+
+    The decision record ``{decision, reasons, candidate: {version, metrics}, champion: {version,
+    metrics} | None}`` is returned (XCom) and written on the candidate version as tags
+    (``mlops.eval.*``), with all metrics of the task family as the baseline the performance sensor
+    reads. A following ``PromoteModelOperator`` takes ``record["champion"]["version"]`` (or
+    ``"none"``) as ``expected_current``, so the alias only moves if nobody moved it meanwhile.
+
+    On reject the record is pushed first, then ``on_reject="skip"`` skips this task (and with it a
+    downstream promotion), ``"fail"`` raises :class:`~airflow_mlops.exceptions.ModelRejected`.
+    With no champion and ``bootstrap="fail"`` the task fails whatever ``on_reject`` says: a
+    missing champion is a set-up problem, not a bad candidate.
+
+    :param model_name: registered model name.
+    :param candidate_version: version to evaluate (e.g. ``{{ ti.xcom_pull('train')['model_version'] }}``).
+        Templated.
+    :param eval_data: URI of labelled evaluation data (parquet/CSV file or folder). Templated.
+    :param target: label column of ``eval_data``. Templated.
+    :param metric: deciding metric: accuracy, f1, precision, recall, roc_auc (classification);
+        rmse, mae, r2 (regression).
+    :param greater_is_better: direction of ``metric``; None (default) uses the metric's natural
+        direction (False for rmse and mae).
+    :param min_improvement: margin (metric units) by which the candidate must beat the champion;
+        a tie keeps the champion; a negative value tolerates a small regression.
+    :param thresholds: absolute bounds on the candidate, ``{"accuracy": 0.8}``: a floor for scores,
+        a ceiling for errors (rmse, mae).
+    :param champion_alias: alias of the current champion.
+    :param bootstrap: ``"promote"`` or ``"fail"`` when no version holds ``champion_alias``.
+    :param on_reject: ``"skip"`` or ``"fail"``.
+    :param eval_conn_id: Airflow connection for reading ``eval_data`` from object storage.
+    :param mlflow_conn_id: MLflow connection.
+    :return: the decision record.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "candidate_version", "eval_data", "target", "thresholds")
+    template_fields_renderers = {"thresholds": "json"}
+    operator_extra_links = (MlflowModelVersionLink(),)
+    ui_color = "#fef9e7"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        candidate_version: str | int,
+        eval_data: str,
+        target: str,
+        metric: str,
+        greater_is_better: bool | None = None,
+        min_improvement: float = 0.0,
+        thresholds: dict[str, float] | None = None,
+        champion_alias: str = "champion",
+        bootstrap: str = "promote",
+        on_reject: str = "skip",
+        eval_conn_id: str | None = None,
+        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for name, value in (("model_name", model_name), ("eval_data", eval_data), ("target", target)):
+            if not value:
+                raise ValueError(f"{name} is required")
+        if candidate_version is None or str(candidate_version).strip() == "":
+            raise ValueError("candidate_version is required")
+        check_metric(metric)
+        if bootstrap not in BOOTSTRAP_CHOICES:
+            raise ValueError(f"bootstrap must be one of {BOOTSTRAP_CHOICES}, got {bootstrap!r}")
+        if on_reject not in ON_REJECT_CHOICES:
+            raise ValueError(f"on_reject must be one of {ON_REJECT_CHOICES}, got {on_reject!r}")
+        try:
+            min_improvement = float(min_improvement)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"min_improvement must be a number, got {min_improvement!r}") from err
+        if thresholds is not None and not _templated(thresholds):
+            check_thresholds(thresholds)
+            mixed = sorted(m for m in thresholds if task_of(m) != task_of(metric))
+            if mixed:
+                raise ValueError(f"thresholds {mixed} are not {task_of(metric)} metrics like {metric!r}")
+        self.model_name = model_name
+        self.candidate_version = candidate_version
+        self.eval_data = eval_data
+        self.target = target
+        self.metric = metric
+        self.greater_is_better = greater_is_better
+        self.min_improvement = min_improvement
+        self.thresholds = thresholds
+        self.champion_alias = champion_alias
+        self.bootstrap = bootstrap
+        self.on_reject = on_reject
+        self.eval_conn_id = eval_conn_id
+        self.mlflow_conn_id = mlflow_conn_id
+
+    @cached_property
+    def hook(self) -> MlflowHook:
+        return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    def _thresholds(self) -> dict[str, float]:
+        value = self.thresholds
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise DataInputError(f"thresholds is not valid JSON: {err}: {self.thresholds!r}") from err
+        if not isinstance(value, dict):
+            raise DataInputError(f"thresholds must be a mapping of metric to bound, got {value!r}")
+        try:
+            return check_thresholds(value)
+        except ValueError as err:
+            raise DataInputError(f"thresholds: {err}") from err
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from airflow_mlops.core import tags
+        from airflow_mlops.core.evaluation import decide
+        from airflow_mlops.io import load_table
+
+        name = str(self.model_name)
+        candidate = str(self.candidate_version).strip()
+        if not candidate or candidate.lower() == "none":
+            raise RegistryError(f"no candidate version of {name} to evaluate (got {self.candidate_version!r})")
+        thresholds = self._thresholds()
+        wanted = list(dict.fromkeys([self.metric, *thresholds, *family(self.metric)]))
+        required = [self.metric, *thresholds]
+
+        df = load_table(str(self.eval_data), conn_id=self.eval_conn_id, what="eval_data")
+        target = str(self.target)
+        if target not in df.columns:
+            raise DataInputError(
+                f"eval_data {self.eval_data} has no target column {target!r}; columns: {list(df.columns)}"
+            )
+        if df[target].isna().any():
+            raise DataInputError(
+                f"eval_data {self.eval_data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
+            )
+        X, y = df.drop(columns=[target]), df[target]
+        self.log.info("Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(df), self.metric)
+
+        self._check_version(name, candidate)
+        champion = self.hook.get_alias_version(name, self.champion_alias)
+        champion_version = str(champion.version) if champion is not None else None
+        if champion_version is None:
+            self.log.info("No version of %s holds @%s", name, self.champion_alias)
+        else:
+            self.log.info("Champion: %s v%s holds @%s", name, champion_version, self.champion_alias)
+
+        candidate_metrics = self._score(name, candidate, X, y, wanted, required)
+        champion_metrics: dict[str, float] | None = None
+        champion_error = None
+        if champion_version is not None:
+            try:
+                champion_metrics = self._score(name, champion_version, X, y, wanted, required)
+            except DataInputError as err:
+                # the data moved on (a new column schema ...): the champion sets no benchmark
+                champion_error = str(err)
+                champion_metrics = {}
+                self.log.warning("Champion v%s cannot be scored on this data: %s", champion_version, err)
+
+        record = decide(
+            metric=self.metric,
+            candidate_version=candidate,
+            candidate_metrics=candidate_metrics,
+            champion_version=champion_version,
+            champion_metrics=champion_metrics,
+            greater_is_better=self.greater_is_better,
+            min_improvement=self.min_improvement,
+            thresholds=thresholds,
+            bootstrap=self.bootstrap,
+            alias=self.champion_alias,
+            champion_error=champion_error,
+        )
+        for reason in record["reasons"]:
+            self.log.info("Evaluation: %s", reason)
+        self.log.info("Decision for %s v%s: %s", name, candidate, record["decision"].upper())
+
+        with self.hook.session() as client:
+            for key, value in {
+                tags.EVAL_DECISION: record["decision"],
+                tags.EVAL_RECORD: json.dumps(record, sort_keys=True),
+                tags.EVAL_METRIC: self.metric,
+                tags.EVAL_METRICS: json.dumps(record["candidate"]["metrics"], sort_keys=True),
+                tags.EVAL_DATA_URI: str(self.eval_data),
+            }.items():
+                client.set_model_version_tag(name, candidate, key, value)
+        MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, candidate))
+
+        if record["decision"] == PROMOTE:
+            return record
+        context["ti"].xcom_push(key="return_value", value=record)
+        summary = "; ".join(record["reasons"])
+        if champion_version is None and self.bootstrap == "fail":
+            raise ModelRejected(f"{name} v{candidate} rejected: {summary}", record=record)
+        if self.on_reject == "fail":
+            raise ModelRejected(f"{name} v{candidate} rejected: {summary}", record=record)
+        self.log.info("on_reject='skip': skipping this task and the promotion after it")
+        raise AirflowSkipException(f"{name} v{candidate} rejected: {summary}")
+
+    def _check_version(self, name: str, version: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with self.hook.session() as client:
+                client.get_model_version(name, version)
+        except MlflowException as err:
+            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise RegistryError(f"{name} has no version {version!r}: {err.message}") from err
+            raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
+
+    def _score(self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]) -> dict[str, float]:
+        """Score one version on every metric in ``wanted``; failing a ``required`` one is an error,
+        others (roc_auc of a model without probabilities ...) are left out with a log line."""
+        from airflow_mlops.core.metrics import score
+
+        model = self.hook.load_model(name, version)
+        features = getattr(model, "feature_names_in_", None)
+        if features is not None:
+            missing = [c for c in features if c not in X.columns]
+            if missing:
+                raise DataInputError(
+                    f"eval_data {self.eval_data} lacks columns {missing} that {name} v{version} was trained on"
+                )
+            X = X[list(features)]
+        try:
+            out = score(model, X, y, wanted)
+        except Exception:
+            out = self._score_each(model, name, version, X, y, wanted, required)
+        self.log.info("%s v%s metrics: %s", name, version, json.dumps(out, sort_keys=True))
+        return out
+
+    def _score_each(
+        self, model: Any, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]
+    ) -> dict[str, float]:
+        from airflow_mlops.core.metrics import score
+
+        out: dict[str, float] = {}
+        try:
+            out.update(score(model, X, y, required))
+        except ValueError as err:
+            raise DataInputError(f"cannot score {name} v{version} on {self.eval_data}: {err}") from err
+        except Exception as err:  # the model itself fails on this data (a pyfunc schema error ...)
+            raise DataInputError(
+                f"{name} v{version} fails to predict on {self.eval_data}: {type(err).__name__}: {err}"
+            ) from err
+        for metric in wanted:
+            if metric in out:
+                continue
+            try:
+                out.update(score(model, X, y, [metric]))
+            except Exception as err:
+                self.log.info("%s v%s: %s not computed (%s)", name, version, metric, err)
+        return out
