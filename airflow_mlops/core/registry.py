@@ -295,6 +295,8 @@ def _check_version(client: MlflowClient, name: str, version: str) -> None:
     try:
         client.get_model_version(name, version)
     except MlflowException as err:
+        if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+            raise  # the server is down or refused: not the same as "no such version"
         raise RegistryStateError(f"model version {name} v{version} does not exist: {err.message}") from err
 
 
