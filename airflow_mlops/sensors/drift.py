@@ -68,7 +68,23 @@ def subject_of(reference: str, model_name: str | None) -> str:
     return _dataset_name(reference)
 
 
-class DataDriftSensor(BaseSensorOperator):
+class _StrictSensor(BaseSensorOperator):
+    """A sensor whose bad input fails the task even with ``soft_fail``.
+
+    ``soft_fail`` turns an ``AirflowFailException`` raised by ``poke`` into a skip; a skipped
+    monitor looks exactly like "nothing happened", so unusable input must fail instead.
+    """
+
+    def execute(self, context: Context) -> Any:
+        try:
+            return super().execute(context)
+        except AirflowSkipException as err:
+            if isinstance(err.__cause__, DataInputError):
+                raise err.__cause__ from None
+            raise
+
+
+class DataDriftSensor(_StrictSensor):
     """
     Wait until the current data has drifted from the reference data, column by column.
 
@@ -186,16 +202,6 @@ class DataDriftSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> MlflowHook:
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id or MlflowHook.default_conn_name)
-
-    def execute(self, context: Context) -> Any:
-        try:
-            return super().execute(context)
-        except AirflowSkipException as err:
-            # soft_fail turns AirflowFailException into a skip; bad input must fail, or a broken
-            # pipeline would read as "no drift"
-            if isinstance(err.__cause__, DataInputError):
-                raise err.__cause__ from None
-            raise
 
     # ----------------------------------------------------------------------------------------
 

@@ -1,0 +1,255 @@
+"""Model performance sensor: scores the champion on recent labelled data and notices decay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import PokeReturnValue
+
+from airflow_mlops.assets import emit, outlet_for, task_origin
+from airflow_mlops.exceptions import DataInputError, MlopsError
+from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.links.mlflow import MlflowModelVersionLink
+from airflow_mlops.sensors.drift import MODELS_SCHEME, _StrictSensor, parse_model_uri
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+PERFORMANCE_ASSET_ALIAS = "mlops_performance"
+"""Alias through which the event is emitted when the model name depends on templated fields."""
+
+
+def performance_asset_uri(model_name: str) -> str:
+    """``mlops://performance/<model_name>``: the Asset a retraining DAG can schedule on."""
+    if "{{" in model_name or "{%" in model_name:
+        return f"mlops://performance/{model_name}"
+    return f"mlops://performance/{quote(model_name, safe='-_.~@')}"
+
+
+def _model_name_of(model_uri: str) -> str:
+    if "{{" in model_uri or "{%" in model_uri:
+        return model_uri[len(MODELS_SCHEME) :].split("@")[0].split("/")[0]
+    return parse_model_uri(model_uri)[0]
+
+
+class ModelPerformanceSensor(_StrictSensor):
+    """
+    Wait until a registered model performs worse on recent labelled data than it should.
+
+    The model (default: the version holding ``@champion``) is loaded from the MLflow registry and
+    scored on ``data`` with ``metric`` (:func:`airflow_mlops.core.metrics.score`). The baseline is
+    the value recorded when the version was evaluated (tag ``mlops.eval.metrics``), else the
+    training metrics (tag ``mlops.train.metrics``). The model has degraded when the metric is
+    worse than ``min_value``, or worse than the baseline by more than ``max_drop`` (relative).
+    Without a baseline only ``min_value`` applies (and the log says so); with neither the task
+    fails, so a monitor cannot silently report "fine".
+
+    On degradation the sensor succeeds, returns ``{metric, value, baseline, degraded, ...}`` and
+    emits an Asset event ``mlops://performance/<model_name>`` (see :func:`performance_asset_uri`)
+    carrying it. Otherwise it pokes again (``mode="reschedule"`` by default); with
+    ``soft_fail=True`` a stable model ends *skipped*. Bad input (unreadable data, a missing target
+    column, a model that cannot score the data, an unknown alias) fails even with ``soft_fail``.
+
+    :param model_uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>`` or
+        ``models:/<name>`` (= ``@champion``). Templated.
+    :param data: recent labelled data, a path or URI (parquet or CSV). Templated.
+    :param target: the label column of ``data``. Templated.
+    :param metric: accuracy, f1, precision, recall, roc_auc (classification); rmse, mae, r2
+        (regression).
+    :param min_value: the worst acceptable value: a floor for scores, a ceiling for errors
+        (rmse, mae).
+    :param max_drop: the largest acceptable worsening relative to the baseline (0.05 = 5 %).
+    :param greater_is_better: the metric's direction; None (default) uses the metric's natural
+        direction (False for rmse and mae).
+    :param mlflow_conn_id: MLflow connection.
+    :param data_conn_id: Airflow connection for object-storage URIs (credentials), if needed.
+    :return: ``{metric, value, baseline, degraded, baseline_source, reasons, model_name,
+        model_version, rows, data, asset_uri}``
+    """
+
+    template_fields: Sequence[str] = ("model_uri", "data", "target")
+    operator_extra_links = (MlflowModelVersionLink(),)
+    ui_color = "#fdebd0"
+
+    def __init__(
+        self,
+        *,
+        model_uri: str,
+        data: str,
+        target: str,
+        metric: str,
+        min_value: float | None = None,
+        max_drop: float | None = None,
+        greater_is_better: bool | None = None,
+        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        data_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from airflow_mlops.core.metrics import check_metric
+
+        kwargs.setdefault("mode", "reschedule")
+        if not isinstance(model_uri, str) or not model_uri.startswith(MODELS_SCHEME):
+            raise ValueError(f"model_uri must look like models:/<name>@<alias>, got {model_uri!r}")
+        if "{{" not in model_uri and "{%" not in model_uri:
+            parse_model_uri(model_uri)
+        for name, value in (("data", data), ("target", target)):
+            if not value or not isinstance(value, str):
+                raise ValueError(f"{name} is required")
+        check_metric(metric)
+        if min_value is None and max_drop is None:
+            raise ValueError("give min_value, max_drop or both: otherwise nothing can count as degraded")
+        for name, value in (("min_value", min_value), ("max_drop", max_drop)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+        if max_drop is not None and max_drop < 0:
+            raise ValueError(f"max_drop is a relative worsening and cannot be negative, got {max_drop!r}")
+        self._asset_uri = performance_asset_uri(_model_name_of(model_uri))
+        self._outlet = outlet_for(self._asset_uri, PERFORMANCE_ASSET_ALIAS)
+        kwargs["outlets"] = [*(kwargs.get("outlets") or []), self._outlet]
+        super().__init__(**kwargs)
+        self.model_uri = model_uri
+        self.data = data
+        self.target = target
+        self.metric = metric
+        self.min_value = min_value
+        self.max_drop = max_drop
+        self.greater_is_better = greater_is_better
+        self.mlflow_conn_id = mlflow_conn_id
+        self.data_conn_id = data_conn_id
+
+    @cached_property
+    def hook(self) -> MlflowHook:
+        return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_mlops.core import metrics
+        from airflow_mlops.core.drift import DriftConfigError, performance_verdict
+        from airflow_mlops.io import load_table
+
+        try:
+            name, alias, version = parse_model_uri(str(self.model_uri))
+        except ValueError as err:
+            raise DataInputError(f"model_uri: {err}") from None
+        if not alias and not version:
+            alias = "champion"
+        model_version = self._model_version(name, alias, version)
+        version = str(model_version.version)
+        label = f"{name}@{alias} (v{version})" if alias else f"{name} v{version}"
+        greater = metrics.greater_is_better(self.metric) if self.greater_is_better is None else self.greater_is_better
+
+        df = load_table(str(self.data), conn_id=self.data_conn_id, what="data")
+        target = str(self.target)
+        if target not in df.columns:
+            raise DataInputError(f"data {self.data} has no target column {target!r}; columns: {list(df.columns)}")
+        if df[target].isna().any():
+            raise DataInputError(
+                f"data {self.data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
+            )
+        X, y = df.drop(columns=[target]), df[target]
+        model = self.hook.load_model(name, version)
+        features = getattr(model, "feature_names_in_", None)
+        if features is not None:
+            missing = [c for c in features if c not in X.columns]
+            if missing:
+                raise DataInputError(f"data {self.data} lacks columns {missing} that {label} was trained on")
+            X = X[list(features)]
+        try:
+            value = metrics.score(model, X, y, [self.metric])[self.metric]
+        except ValueError as err:
+            raise DataInputError(f"cannot score {label} on {self.data}: {err}") from err
+        except Exception as err:  # the model itself fails on this data (a pyfunc schema error ...)
+            raise DataInputError(f"{label} fails to predict on {self.data}: {type(err).__name__}: {err}") from err
+        self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, len(df))
+
+        baseline, source = self._baseline(model_version.tags or {})
+        if baseline is None:
+            self.log.warning(
+                "%s has no recorded %s (tags %s, %s): only min_value applies%s",
+                label,
+                self.metric,
+                "mlops.eval.metrics",
+                "mlops.train.metrics",
+                "" if self.max_drop is None else "; max_drop cannot be checked",
+            )
+        else:
+            self.log.info("Baseline %s = %.6g, recorded at %s", self.metric, baseline, source)
+        try:
+            verdict = performance_verdict(
+                self.metric,
+                value,
+                baseline,
+                min_value=self.min_value,
+                max_drop=self.max_drop,
+                greater_is_better=greater,
+            )
+        except DriftConfigError as err:
+            raise DataInputError(f"{label}: {err}") from err
+        for reason in verdict.reasons:
+            self.log.info("Performance: %s", reason)
+        self.log.info("%s: performance %s", label, "DEGRADED" if verdict.degraded else "holds")
+
+        summary = {
+            "metric": self.metric,
+            "value": value,
+            "baseline": baseline,
+            "degraded": verdict.degraded,
+            "baseline_source": source,
+            "relative_change": verdict.relative_change,
+            "greater_is_better": greater,
+            "min_value": self.min_value,
+            "max_drop": self.max_drop,
+            "reasons": verdict.reasons,
+            "model_name": name,
+            "model_version": version,
+            "alias": alias,
+            "data": str(self.data),
+            "rows": len(df),
+            "asset_uri": performance_asset_uri(name),
+        }
+        MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))
+        context["ti"].xcom_push(key="performance_summary", value=summary)
+        if verdict.degraded:
+            emit(context, self._outlet, summary["asset_uri"], {**summary, **task_origin(context)})
+            self.log.info("Emitting the performance event on %s", summary["asset_uri"])
+        return PokeReturnValue(is_done=verdict.degraded, xcom_value=summary)
+
+    def _baseline(self, version_tags: dict[str, str]) -> tuple[float | None, str | None]:
+        from airflow_mlops.core import tags
+
+        for key, source in ((tags.EVAL_METRICS, "evaluation"), (tags.METRICS, "training")):
+            raw = version_tags.get(key)
+            if not raw:
+                continue
+            try:
+                recorded = json.loads(raw)
+            except ValueError:
+                self.log.warning("Tag %s is not JSON (%r): ignored", key, raw[:200])
+                continue
+            value = recorded.get(self.metric) if isinstance(recorded, dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value), f"{source} (tag {key})"
+        return None, None
+
+    def _model_version(self, name: str, alias: str | None, version: str | None) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if version:
+                with self.hook.session() as client:
+                    return client.get_model_version(name, version)
+            found = self.hook.get_alias_version(name, alias)
+        except MlflowException as err:
+            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                target = f"@{alias}" if alias else f"version {version}"
+                raise DataInputError(f"models:/{name}: {target} does not exist: {err.message}") from err
+            raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
+        if found is None:
+            raise DataInputError(
+                f"models:/{name}@{alias}: no version of {name} holds @{alias} in the registry at "
+                f"{self.hook.registry_uri}"
+            )
+        return found
