@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 BACKEND_EXTRAS: dict[str, str] = {"sagemaker": "amazon", "vertex_ai": "google", "azure_ml": "azure"}
 """The pip extra each cloud backend needs (``pip install 'airflow-mlops[<extra>]'``)."""
 
+_DEFERRED_KEY = "training_job"  # XCom copy of the deferral kwargs (handle, info)
 _PARAM_VALUE_MAX = 6000  # MLflow's limit for a param value
 
 
@@ -241,6 +242,9 @@ class TrainModelOperator(BaseOperator):
             trigger = backend.trigger(handle, self.poll_interval) if self._should_defer(backend_name) else None
             if trigger is not None:
                 self.log.info("Job %s is %s: deferring until it ends", handle.job_id, handle.status)
+                # The triggerer hands these kwargs back, but `dag.test()`/`airflow dags test` run the
+                # trigger inline and resume with the event only: keep a copy in XCom for that case.
+                ti.xcom_push(key=_DEFERRED_KEY, value={"handle": handle.to_dict(), "info": info})
                 self.defer(
                     trigger=trigger,
                     method_name="execute_complete",
@@ -257,6 +261,10 @@ class TrainModelOperator(BaseOperator):
         info: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Resume after the trigger fired; ``event`` holds at least ``status`` and ``message``."""
+        if handle is None or info is None:
+            ti = context["ti"]
+            saved = ti.xcom_pull(task_ids=ti.task_id, key=_DEFERRED_KEY, map_indexes=ti.map_index) or {}
+            handle, info = handle or saved.get("handle"), info or saved.get("info")
         if handle is None or info is None:
             raise MlopsError("execute_complete called without the job handle saved at deferral")
         job = JobHandle.from_dict(handle)
