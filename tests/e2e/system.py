@@ -73,7 +73,7 @@ class Service:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 8.0) -> None:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -105,10 +105,11 @@ class Postgres:
         return f"postgresql+psycopg2://{user}:{password}@127.0.0.1:{self.port}/{db}"
 
     def psql(self, sql: str, db: str = "postgres") -> str:
+        # the script on stdin, as the postgres image runs its init scripts: statement by statement
         proc = subprocess.run(
             [*self.as_user, pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-             "-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
-            capture_output=True, text=True, timeout=60,
+             "-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-f", "-"],
+            input=sql, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"psql failed: {proc.stderr}")
@@ -245,6 +246,32 @@ class AirflowApi:
         if isinstance(content, list):
             return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
         return str(content)
+
+    def logs_of_unfinished(self, dag_id: str, run_id: str, chars: int = 3000) -> str:
+        """The task logs of every task that did not succeed, for a failure message."""
+        out = []
+        for task_id, state in self.task_states(dag_id, run_id).items():
+            if state not in ("success", "skipped", None):
+                try:
+                    out.append(f"--- {task_id} ({state}) ---\n{self.task_log(dag_id, run_id, task_id)[-chars:]}")
+                except AssertionError as err:
+                    out.append(f"--- {task_id} ({state}): no log: {err}")
+        return "\n".join(out)
+
+
+def stop_all(services: list[Service], timeout: float = 10.0) -> None:
+    """SIGTERM every group at once, then wait for all within one shared timeout."""
+    for svc in services:
+        if svc.alive():
+            try:
+                os.killpg(svc.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(svc.alive() for svc in services):
+        time.sleep(0.2)
+    for svc in services:
+        svc.stop(timeout=0.1)
 
 
 def _check_alive(services: list[Service]) -> None:
