@@ -397,6 +397,11 @@ def _range(kw: Mapping[str, Any]) -> str:
     return "(no bounds)"
 
 
+def _within(kw: Mapping[str, Any]) -> str:
+    text = _range(kw)
+    return f"within {text}" if text.startswith(("[", "(")) else text
+
+
 def _subject(kw: Mapping[str, Any], type_: str) -> tuple[str, str | list[str] | None]:
     if "column" in kw and not type_.startswith("expect_table"):
         return f"column {kw['column']!r}", kw["column"]
@@ -419,7 +424,7 @@ def _stat_name(type_: str) -> str:
 def expected_text(type_: str, kw: Mapping[str, Any]) -> str:
     """What the expectation asks for, in words."""
     if type_ == "expect_column_values_to_be_between":
-        text = f"values within {_range(kw)}"
+        text = f"values {_within(kw)}"
     elif type_ == "expect_column_values_to_not_be_null":
         text = "no nulls"
     elif type_ == "expect_column_values_to_be_null":
@@ -435,7 +440,7 @@ def expected_text(type_: str, kw: Mapping[str, Any]) -> str:
     elif type_ == "expect_column_values_to_not_match_regex":
         text = f"values not matching {kw.get('regex')!r}"
     elif type_ == "expect_column_value_lengths_to_be_between":
-        text = f"value lengths within {_range(kw)}"
+        text = f"value lengths {_within(kw)}"
     elif type_ == "expect_column_values_to_be_of_type":
         text = f"dtype {kw.get('type_')}"
     elif type_ == "expect_column_values_to_be_in_type_list":
@@ -454,7 +459,7 @@ def expected_text(type_: str, kw: Mapping[str, Any]) -> str:
     elif type_ == "expect_column_distinct_values_to_equal_set":
         text = f"distinct values equal to {_short_list(kw.get('value_set') or [])}"
     elif type_.endswith("_to_be_between"):
-        text = f"{_stat_name(type_)} within {_range(kw)}"
+        text = f"{_stat_name(type_)} {_within(kw)}"
     elif type_.endswith("_to_equal") and "value" in kw:
         text = f"{_stat_name(type_)} equal to {_fmt(kw['value'])}"
     else:
