@@ -24,19 +24,28 @@ _LAZY: dict[str, str] = {
     "AzureMLJobTrigger": "airflow_mlops.triggers.azure_ml",
     "MlflowRunLink": "airflow_mlops.links.mlflow",
     "MlflowModelVersionLink": "airflow_mlops.links.mlflow",
+    "TrainingJobConsoleLink": "airflow_mlops.links.training",
     "MlopsError": "airflow_mlops.exceptions",
     "DataQualityGateFailed": "airflow_mlops.exceptions",
     "ModelRejected": "airflow_mlops.exceptions",
     "PromotionConflict": "airflow_mlops.exceptions",
+    "TrainingJobFailed": "airflow_mlops.exceptions",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from airflow_mlops.exceptions import DataQualityGateFailed, MlopsError, ModelRejected, PromotionConflict
+    from airflow_mlops.exceptions import (
+        DataQualityGateFailed,
+        MlopsError,
+        ModelRejected,
+        PromotionConflict,
+        TrainingJobFailed,
+    )
     from airflow_mlops.hooks.azure_ml import AzureMLHook
     from airflow_mlops.hooks.mlflow import MlflowHook
     from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
+    from airflow_mlops.links.training import TrainingJobConsoleLink
     from airflow_mlops.operators.evaluation import EvaluateModelOperator
     from airflow_mlops.operators.quality import DataQualityGateOperator
     from airflow_mlops.operators.registry import PromoteModelOperator, RollbackModelOperator
