@@ -130,4 +130,20 @@ def get_provider_info() -> dict:
             "airflow_mlops.links.training.TrainingJobConsoleLink",
         ],
         "asset-uris": [{"schemes": ["mlflow", "mlops"], "handler": None}],
+        "config": {
+            "mlops": {
+                "description": "Settings of the airflow-mlops provider.",
+                "options": {
+                    "registry_pool": {
+                        "description": "Pool that PromoteModelOperator and RollbackModelOperator use by "
+                        "default, so that moves of an MLflow alias queue in Airflow instead of contending "
+                        "for the registry lock. Create it with one slot.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "mlops_registry",
+                        "default": "mlops_registry",
+                    },
+                },
+            },
+        },
     }
