@@ -21,7 +21,7 @@ DEFAULT_POOL = "mlops_registry"
 
 
 def _default_pool() -> str:
-    from airflow.configuration import conf
+    from airflow.sdk.configuration import conf
 
     return conf.get("mlops", "registry_pool", fallback=DEFAULT_POOL)
 
