@@ -16,6 +16,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_mlops.assets import emit, outlet_for, task_origin
+from airflow_mlops.core.drift import DriftConfigError, validate_settings
 from airflow_mlops.exceptions import DataInputError, MlopsError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
@@ -164,8 +165,6 @@ class DataDriftSensor(_StrictSensor):
             raise ValueError("current is required: the URI of the data window to check")
         if reference.startswith(MODELS_SCHEME) and "{{" not in reference:
             parse_model_uri(reference)
-        from airflow_mlops.core.drift import DriftConfigError, validate_settings
-
         try:
             validate_settings(
                 drift_share=drift_share,
@@ -206,7 +205,7 @@ class DataDriftSensor(_StrictSensor):
     # ----------------------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_mlops.core.drift import DriftConfigError, DriftInputError, compare
+        from airflow_mlops.core.drift import DriftInputError, compare
         from airflow_mlops.io import load_table
 
         reference_uri, lineage = self._resolve_reference()
