@@ -371,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     seed = int(params.get("seed", 42))
     model = str(params.get("model", "random_forest"))
     features = params.get("features")
-    drop = list(params.get("drop") or [])
+    drop = params.get("drop") or []
+    for key, value in (("features", features), ("drop", drop)):
+        if value is not None and not (isinstance(value, list) and all(isinstance(c, str) for c in value)):
+            raise TrainingInputError(f"params.{key} must be a list of column names, got {value!r}")
     hyper = {k: v for k, v in params.items() if k not in RESERVED}
 
     train_df = read_table(args.train, "training")

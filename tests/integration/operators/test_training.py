@@ -255,3 +255,37 @@ def test_bad_arguments_fail_at_parse(kwargs, match):
     args = {"task_id": "t", "entrypoint": "train.py", "train_data": "d", "registered_model_name": "m", **kwargs}
     with pytest.raises(ValueError, match=match):
         TrainModelOperator(**args)
+
+
+def test_entrypoint_regression_and_clear_errors(data, tmp_path, monkeypatch):
+    """The entrypoint in-process: a regression target, env-var defaults, and bad input named."""
+    import runpy
+
+    entry = runpy.run_path(str(ENTRYPOINT))
+    frame = make_frame(120, 5).rename(columns={"label": "spend"})
+    frame["spend"] = frame["x1"] * 3.0 + 0.5
+    frame.to_csv(tmp_path / "spend.csv", index=False)
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "spend.csv"))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "out"))
+    assert entry["main"](["--params", json.dumps({"target": "spend", "model": "linear"})]) == 0
+    monkeypatch.delenv("SM_CHANNEL_TRAIN")
+    monkeypatch.delenv("SM_MODEL_DIR")
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics) == {"rmse", "mae", "r2"}
+    assert metrics["r2"] > 0.99
+
+    error = entry["TrainingInputError"]
+    base = ["--train", str(data["train"]), "--output-dir", str(tmp_path / "bad")]
+    cases = [
+        ({"target": "churned"}, "has no target column 'churned'"),
+        ({"model": "xgboost"}, "params.model 'xgboost' is not available for classification"),
+        ({"n_estimatorz": 5}, "bad hyper-parameter for random_forest"),
+        ({"features": "x1"}, "params.features must be a list"),
+    ]
+    for params, match in cases:
+        with pytest.raises(error, match=match):
+            entry["main"]([*base, "--params", json.dumps(params)])
+    with pytest.raises(error, match="data not found: /nope"):
+        entry["main"](["--train", "/nope", "--output-dir", str(tmp_path / "bad")])
+    with pytest.raises(error, match="not valid JSON"):
+        entry["main"]([*base, "--params", "{oops"])
