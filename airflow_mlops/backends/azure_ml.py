@@ -206,9 +206,13 @@ class AzureMLBackend(TrainingBackend):
                 break
             if _STATUS.get(str(existing.status)) not in ("failed", "cancelled"):
                 break
-            self.log.info("Azure ML job %s of an earlier try ended %s: this run starts a new job", name, existing.status)
+            self.log.info(
+                "Azure ML job %s of an earlier try ended %s: this run starts a new job", name, existing.status
+            )
         else:
-            raise TrainingJobFailed(f"{MAX_RERUNS} Azure ML jobs named {job_name}[-rN] already failed; not starting another")
+            raise TrainingJobFailed(
+                f"{MAX_RERUNS} Azure ML jobs named {job_name}[-rN] already failed; not starting another"
+            )
         if name != job_name and existing is None:
             job.name = name
         job_name = name

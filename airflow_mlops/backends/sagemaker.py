@@ -185,7 +185,9 @@ class SageMakerBackend(TrainingBackend):
         require_extra("airflow.providers.amazon.aws.hooks.sagemaker", "The SageMaker training backend", "amazon")
         unknown = sorted(set(self.config) - _CONFIG_KEYS)
         if unknown:
-            raise ValueError(f"backend_config: unknown SageMaker key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}")
+            raise ValueError(
+                f"backend_config: unknown SageMaker key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
+            )
         for key in ("role_arn", "output_path"):
             if not self.config.get(key):
                 raise ValueError(f"backend_config[{key!r}] is required for the SageMaker backend")
@@ -264,7 +266,8 @@ class SageMakerBackend(TrainingBackend):
     ) -> dict[str, Any]:
         """The CreateTrainingJob request for ``spec`` (script mode on the framework image)."""
         cfg = self.config
-        image = cfg.get("image_uri") or sklearn_image_uri(region, cfg.get("framework_version", DEFAULT_FRAMEWORK_VERSION))
+        version = cfg.get("framework_version", DEFAULT_FRAMEWORK_VERSION)
+        image = cfg.get("image_uri") or sklearn_image_uri(region, version)
         params_json = json.dumps(spec.params, sort_keys=True)
         # Script mode JSON-decodes every hyper-parameter once before passing it as --key value:
         # encode each value once, and the params (a JSON string on the command line) twice.
@@ -310,7 +313,9 @@ class SageMakerBackend(TrainingBackend):
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
             "EnableManagedSpotTraining": self.use_spot,
-            "Tags": [{"Key": str(k), "Value": str(v)} for k, v in {"airflow-mlops": "train", **cfg.get("tags", {})}.items()],
+            "Tags": [
+                {"Key": str(k), "Value": str(v)} for k, v in {"airflow-mlops": "train", **cfg.get("tags", {})}.items()
+            ],
         }
         if self.use_spot:
             config["StoppingCondition"]["MaxWaitTimeInSeconds"] = self.max_wait
@@ -319,7 +324,10 @@ class SageMakerBackend(TrainingBackend):
         if cfg.get("subnets") or cfg.get("security_group_ids"):
             if not (cfg.get("subnets") and cfg.get("security_group_ids")):
                 raise ValueError("backend_config: a VPC needs both 'subnets' and 'security_group_ids'")
-            config["VpcConfig"] = {"Subnets": list(cfg["subnets"]), "SecurityGroupIds": list(cfg["security_group_ids"])}
+            config["VpcConfig"] = {
+                "Subnets": list(cfg["subnets"]),
+                "SecurityGroupIds": list(cfg["security_group_ids"]),
+            }
         if cfg.get("environment"):
             config["Environment"] = {str(k): str(v) for k, v in cfg["environment"].items()}
         if cfg.get("volume_kms_key_id"):
@@ -332,14 +340,18 @@ class SageMakerBackend(TrainingBackend):
         hook = self._hook()
         described = self._describe(hook, handle.job_id)
         if described is None:
-            raise MlopsError(f"SageMaker training job {handle.job_id} does not exist (deleted, or another account/region?)")
+            raise MlopsError(
+                f"SageMaker training job {handle.job_id} does not exist (deleted, or another account/region?)"
+            )
         return self._handle_from(described, handle.details.get("region") or self._region(hook), handle)
 
     def trigger(self, handle: JobHandle, poll_interval: float) -> BaseTrigger | None:
         try:
             import aiobotocore  # noqa: F401  (SageMakerTrigger waits with async clients)
         except ImportError:
-            self.log.warning("aiobotocore is not installed: waiting for %s in the worker instead of deferring", handle.job_id)
+            self.log.warning(
+                "aiobotocore is not installed: waiting for %s in the worker instead of deferring", handle.job_id
+            )
             return None
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
@@ -363,8 +375,8 @@ class SageMakerBackend(TrainingBackend):
             return replace(
                 current,
                 status="failed",
-                message=f"stopped waiting for SageMaker job {handle.job_id} while it is {current.details.get('sagemaker_status')}: "
-                f"{event.get('message') or event.get('status')}",
+                message=f"stopped waiting for SageMaker job {handle.job_id} while it is "
+                f"{current.details.get('sagemaker_status')}: {event.get('message') or event.get('status')}",
             )
         return current
 
@@ -406,7 +418,8 @@ class SageMakerBackend(TrainingBackend):
         entrypoint = os.path.abspath(spec.entrypoint)
         if not os.path.isfile(entrypoint):
             raise DataInputError(f"training entrypoint {spec.entrypoint!r} is not a file")
-        uri = self.config.get("code_path") or f"{self.config['output_path'].rstrip('/')}/{job_name}/source/sourcedir.tar.gz"
+        default = f"{self.config['output_path'].rstrip('/')}/{job_name}/source/sourcedir.tar.gz"
+        uri = self.config.get("code_path") or default
         if uri.endswith("/"):
             uri += f"{job_name}/sourcedir.tar.gz"
         bucket, key = _split_s3(uri, "backend_config['code_path']")
@@ -454,7 +467,8 @@ class SageMakerBackend(TrainingBackend):
         status = _STATUS.get(sm_status, "running")
         message = None
         if status == "failed":
-            message = f"SageMaker training job {job_name} failed: {described.get('FailureReason') or 'no reason given'}"
+            reason = described.get("FailureReason") or "no reason given"
+            message = f"SageMaker training job {job_name} failed: {reason}"
         elif status == "cancelled":
             message = f"SageMaker training job {job_name} was stopped"
         elif status == "succeeded":

@@ -245,7 +245,8 @@ class VertexAICustomJobTrigger(BaseTrigger):
                     return
                 await asyncio.sleep(self.poll_interval)
         except Exception as err:
-            yield self._event("error", f"cannot read Vertex AI custom job {self.job_id}: {type(err).__name__}: {err}", state)
+            message = f"cannot read Vertex AI custom job {self.job_id}: {type(err).__name__}: {err}"
+            yield self._event("error", message, state)
 
 
 class VertexAIBackend(TrainingBackend):
@@ -271,14 +272,18 @@ class VertexAIBackend(TrainingBackend):
         )
         unknown = sorted(set(self.config) - _CONFIG_KEYS)
         if unknown:
-            raise ValueError(f"backend_config: unknown Vertex AI key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}")
+            raise ValueError(
+                f"backend_config: unknown Vertex AI key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
+            )
         if not self.config.get("staging_bucket"):
             raise ValueError("backend_config['staging_bucket'] (gs://bucket[/prefix]) is required for Vertex AI")
         _split_gs(self.config["staging_bucket"], "backend_config['staging_bucket']")
         if int(self.config.get("replica_count", 1)) < 1:
             raise ValueError("backend_config['replica_count'] must be at least 1")
         if self.config.get("executor_image_uri") and self.config.get("container_image_uri"):
-            raise ValueError("backend_config: set executor_image_uri (prebuilt) or container_image_uri (own), not both")
+            raise ValueError(
+                "backend_config: set executor_image_uri (prebuilt) or container_image_uri (own), not both"
+            )
         self.conn_id: str = self.config.get("gcp_conn_id", "google_cloud_default")
         self.region: str = self.config.get("region", DEFAULT_REGION)
 
@@ -296,7 +301,8 @@ class VertexAIBackend(TrainingBackend):
         project = self.config.get("project_id") or hook.project_id
         if not project:
             raise ValueError(
-                f"no Google Cloud project: set backend_config['project_id'] or the project of connection {self.conn_id!r}"
+                "no Google Cloud project: set backend_config['project_id'] or the project of connection "
+                f"{self.conn_id!r}"
             )
         return project
 
@@ -330,7 +336,8 @@ class VertexAIBackend(TrainingBackend):
             _split_gs(spec.validation_data, "validation_data")
             args += ["--validation", fuse_path(spec.validation_data)]
         # AIP_MODEL_DIR is <base_output_directory>/model/: give the script its FUSE path.
-        args += ["--params", json.dumps(spec.params, sort_keys=True), "--output-dir", fuse_path(f"{base_output}/model")]
+        args += ["--params", json.dumps(spec.params, sort_keys=True)]
+        args += ["--output-dir", fuse_path(f"{base_output}/model")]
         env = [EnvVar(name=str(k), value=str(v)) for k, v in sorted(cfg.get("environment", {}).items())]
 
         def pool(replicas: int) -> WorkerPoolSpec:
@@ -407,8 +414,9 @@ class VertexAIBackend(TrainingBackend):
 
     def poll(self, handle: JobHandle) -> JobHandle:
         hook = self._hook()
-        job = hook.get_custom_job(project_id=handle.details["project_id"], region=self.region, custom_job=handle.job_id)
-        return self._handle_from(job, handle.details["project_id"], handle)
+        project = handle.details["project_id"]
+        job = hook.get_custom_job(project_id=project, region=self.region, custom_job=handle.job_id)
+        return self._handle_from(job, project, handle)
 
     def trigger(self, handle: JobHandle, poll_interval: float) -> BaseTrigger | None:
         timeout = self.config.get("timeout_seconds")
@@ -537,7 +545,8 @@ class VertexAIBackend(TrainingBackend):
         return JobHandle(
             backend=self.name,
             job_id=job_id,
-            console_url=f"https://console.cloud.google.com/ai/platform/locations/{self.region}/training/{job_id}?project={project}",
+            console_url=f"https://console.cloud.google.com/ai/platform/locations/{self.region}/training/{job_id}"
+            f"?project={project}",
             status=status,
             message=message,
             details=details,
