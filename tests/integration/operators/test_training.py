@@ -289,3 +289,48 @@ def test_entrypoint_regression_and_clear_errors(data, tmp_path, monkeypatch):
         entry["main"](["--train", "/nope", "--output-dir", str(tmp_path / "bad")])
     with pytest.raises(error, match="not valid JSON"):
         entry["main"]([*base, "--params", "{oops"])
+
+
+def test_local_backend_timeout_cancel_and_scrubbed_environment(tmp_path, monkeypatch):
+    """The local backend on tiny scripts (no heavy imports): a timeout fails the job, cancel stops
+    it, and the job sees neither Airflow's connections nor a stale SM_MODEL_DIR."""
+    import logging
+    import threading
+
+    from airflow_mlops.backends.base import TrainingJobSpec
+    from airflow_mlops.backends.local import LocalBackend
+
+    log = logging.getLogger("test.local")
+    sleeper = tmp_path / "sleep.py"
+    sleeper.write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n")
+    spec = TrainingJobSpec(entrypoint=str(sleeper), train_data="unused", job_name="sleepy")
+
+    handle = LocalBackend({"timeout": 1}, log).submit(spec)
+    assert handle.status == "failed"
+    assert "timeout" in handle.message
+
+    backend = LocalBackend({}, log)
+    timer = threading.Timer(1.0, lambda: backend.cancel(handle))
+    timer.start()
+    cancelled = backend.submit(spec)
+    timer.join()
+    assert cancelled.status == "cancelled"
+
+    monkeypatch.setenv("AIRFLOW_CONN_SECRET_DB", "postgres://user:pw@host/db")
+    monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
+    snoop = tmp_path / "snoop.py"
+    snoop.write_text(
+        "import os, sys\n"
+        "print('conn', os.environ.get('AIRFLOW_CONN_SECRET_DB'), 'sm', os.environ.get('SM_MODEL_DIR'),"
+        " 'extra', os.environ.get('MY_FLAG'), 'args', sys.argv[1:], file=sys.stderr)\n"
+        "sys.exit(3)\n"
+    )
+    failed = LocalBackend({"env": {"MY_FLAG": "on"}}, log).submit(
+        TrainingJobSpec(entrypoint=str(snoop), train_data="/d", params={"seed": 1}, job_name="snoop")
+    )
+    assert failed.status == "failed"
+    assert "exited with code 3" in failed.message
+    assert "conn None sm None extra on" in failed.message
+    assert "'--train', '/d', '--params', '{\"seed\": 1}', '--output-dir'" in failed.message
+    with pytest.raises(ValueError, match="unknown keys \\['gpu'\\]"):
+        LocalBackend({"gpu": 1}, log)
