@@ -397,6 +397,15 @@ def _range(kw: Mapping[str, Any]) -> str:
     return "(no bounds)"
 
 
+def _outside(kw: Mapping[str, Any]) -> str:
+    lo, hi = kw.get("min_value"), kw.get("max_value")
+    if lo is not None and hi is None:
+        return f"{'at or below' if kw.get('strict_min') else 'below'} {_fmt(lo)}"
+    if hi is not None and lo is None:
+        return f"{'at or above' if kw.get('strict_max') else 'above'} {_fmt(hi)}"
+    return f"outside {_range(kw)}"
+
+
 def _within(kw: Mapping[str, Any]) -> str:
     text = _range(kw)
     return f"within {text}" if text.startswith(("[", "(")) else text
@@ -474,7 +483,7 @@ def expected_text(type_: str, kw: Mapping[str, Any]) -> str:
 def _violation(type_: str, kw: Mapping[str, Any]) -> str:
     """What an unexpected value did wrong, for map expectations."""
     return {
-        "expect_column_values_to_be_between": f"outside {_range(kw)}",
+        "expect_column_values_to_be_between": _outside(kw),
         "expect_column_values_to_not_be_null": "are null",
         "expect_column_values_to_be_null": "are not null",
         "expect_column_values_to_be_in_set": f"not in {_short_list(kw.get('value_set') or [])}",
@@ -482,7 +491,7 @@ def _violation(type_: str, kw: Mapping[str, Any]) -> str:
         "expect_column_values_to_be_unique": "are duplicated",
         "expect_column_values_to_match_regex": f"do not match {kw.get('regex')!r}",
         "expect_column_values_to_not_match_regex": f"match {kw.get('regex')!r}",
-        "expect_column_value_lengths_to_be_between": f"have a length outside {_range(kw)}",
+        "expect_column_value_lengths_to_be_between": f"have a length {_outside(kw)}",
         "expect_column_values_to_be_of_type": f"are not of type {kw.get('type_')}",
         "expect_column_values_to_be_in_type_list": f"have a type not in {_short_list(kw.get('type_list') or [])}",
     }.get(type_, f"violate: {expected_text(type_, kw)}")
