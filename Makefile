@@ -10,7 +10,7 @@ UV := python3 -m uv
 $(VENV)/.installed: pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 $(VENV) || $(UV) venv --quiet $(VENV)
-	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed

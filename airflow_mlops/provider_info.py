@@ -69,6 +69,11 @@ def get_provider_info() -> dict:
                 "external-doc-url": "https://learn.microsoft.com/azure/machine-learning/",
                 "tags": ["azure"],
             },
+            {
+                "integration-name": "Google Vertex AI",
+                "external-doc-url": "https://cloud.google.com/vertex-ai",
+                "tags": ["gcp"],
+            },
         ],
         "operators": [
             {
@@ -91,6 +96,7 @@ def get_provider_info() -> dict:
         ],
         "triggers": [
             {"integration-name": "Azure Machine Learning", "python-modules": ["airflow_mlops.triggers.azure_ml"]},
+            {"integration-name": "Google Vertex AI", "python-modules": ["airflow_mlops.backends.vertex_ai"]},
         ],
         "connection-types": [
             {
