@@ -8,10 +8,12 @@ start from the parquet file on disk:
 - the gate: ``DataQualityGateOperator.execute`` (reads the file through ``load_table``, checks
   the suite and columns, validates, summarises, writes the HTML + JSON report, pushes XCom).
 
-Each side runs ``--repeat`` times, alternating; the best time of each is compared (the minimum
-is the least disturbed by other processes on a shared machine). Target: overhead <= 10%.
+Each side runs ``--repeat`` times, alternating which goes first; the best time of each is
+compared (the minimum is the least disturbed by other processes). Wall time is the target
+(overhead <= 10%); CPU time of this process is printed beside it because on a shared machine
+the wall clock mostly measures the neighbours (the load average is printed too).
 
-    python bench/quality_gate.py [--rows 1000000] [--repeat 2] [--strict]
+    python bench/quality_gate.py [--rows 1000000] [--repeat 3] [--strict]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_OVERHEAD = 0.10
@@ -44,14 +47,14 @@ def make_data(path: Path, rows: int) -> None:
     pd.DataFrame(cols).to_parquet(path)
 
 
-def bare_gx(data: str, expectations: list[dict]) -> float:
+def bare_gx(data: str, expectations: list[dict]) -> tuple[float, float]:
     """What a team would write by hand with GX 1.x: read, build the suite, validate."""
     import great_expectations as gx
     import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     df = pd.read_parquet(data)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -64,7 +67,7 @@ def bare_gx(data: str, expectations: list[dict]) -> float:
     suite = context.suites.add(suite)
     validation = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name="v"))
     result = validation.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
     assert result.success, "bench data should pass its own suggested suite"
     return elapsed
 
@@ -82,13 +85,13 @@ class _TI:
         self.xcom[key] = value
 
 
-def gate(data: str, suite_path: str, report_dir: str) -> float:
+def gate(data: str, suite_path: str, report_dir: str) -> tuple[float, float]:
     from airflow_mlops.operators.quality import DataQualityGateOperator
 
     op = DataQualityGateOperator(task_id="gate", data=data, suite=suite_path, report_dir=report_dir)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     summary = op.execute({"ti": _TI(), "dag": None})
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
     assert summary["success"] and summary["failed"] == [], summary["failed"][:3]
     return elapsed
 
@@ -96,8 +99,8 @@ def gate(data: str, suite_path: str, report_dir: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--strict", action="store_true", help="exit 1 when the overhead misses the target")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the wall-time overhead misses the target")
     args = parser.parse_args()
 
     import logging
@@ -131,15 +134,22 @@ def main() -> int:
                     bare_times.append(bare_gx(str(data), suite["expectations"]))
                 else:
                     gate_times.append(gate(str(data), suite_path, str(Path(tmp) / "reports" / str(i))))
-            print(f"  round {i + 1}: bare GX {bare_times[-1]:.2f} s, gate {gate_times[-1]:.2f} s")
-        bare, ours = min(bare_times), min(gate_times)
-        overhead = ours / bare - 1
+            print(f"  round {i + 1}: bare GX {bare_times[-1][0]:.2f} s (cpu {bare_times[-1][1]:.2f} s), "
+                  f"gate {gate_times[-1][0]:.2f} s (cpu {gate_times[-1][1]:.2f} s)")  # fmt: skip
         print()
-        print(f"{'':24}{'best (s)':>10}{'all runs (s)':>28}")
-        print(f"{'bare GX validation':24}{bare:>10.2f}{'  '.join(f'{t:.2f}' for t in bare_times):>28}")
-        print(f"{'DataQualityGateOperator':24}{ours:>10.2f}{'  '.join(f'{t:.2f}' for t in gate_times):>28}")
-        print(f"ratio gate / bare GX: {ours / bare:.3f}  (overhead {overhead:+.1%}, target <= {TARGET_OVERHEAD:.0%}: "
-              f"{'met' if overhead <= TARGET_OVERHEAD else 'MISSED'})")  # fmt: skip
+        print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        print(f"{'':26}{'wall best (s)':>14}{'cpu best (s)':>14}   all runs wall/cpu (s)")
+        rows = {"bare GX validation": bare_times, "DataQualityGateOperator": gate_times}
+        for label, times in rows.items():
+            runs = "  ".join(f"{w:.2f}/{c:.2f}" for w, c in times)
+            print(f"{label:26}{min(w for w, _ in times):>14.2f}{min(c for _, c in times):>14.2f}   {runs}")
+        wall = min(w for w, _ in gate_times) / min(w for w, _ in bare_times)
+        cpu = min(c for _, c in gate_times) / min(c for _, c in bare_times)
+        for name, ratio in (("wall", wall), ("cpu", cpu)):
+            verdict = "met" if ratio - 1 <= TARGET_OVERHEAD else "MISSED"
+            print(f"ratio gate / bare GX ({name}): {ratio:.3f}  (overhead {ratio - 1:+.1%}, "
+                  f"target <= {TARGET_OVERHEAD:.0%}: {verdict})")  # fmt: skip
+        overhead = wall - 1
         return 1 if args.strict and overhead > TARGET_OVERHEAD else 0
 
 
