@@ -39,6 +39,8 @@ from airflow_mlops.operators.evaluation import EvaluateModelOperator
 from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
 from airflow_mlops.operators.training import TrainModelOperator
+from airflow_mlops.sensors.drift import drift_asset_uri
+from airflow_mlops.sensors.performance import performance_asset_uri
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/
@@ -81,8 +83,8 @@ SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
 """The time-based fallback: retrain weekly even when nothing was detected."""
 
 # The events mlops_drift_monitor's sensors emit for this model.
-DRIFT_ASSET = Asset(f"mlops://drift/{MODEL_NAME}")
-PERFORMANCE_ASSET = Asset(f"mlops://performance/{MODEL_NAME}")
+DRIFT_ASSET = Asset(drift_asset_uri(MODEL_NAME))
+PERFORMANCE_ASSET = Asset(performance_asset_uri(MODEL_NAME))
 # -------------------------------------------------------------------------------------------------
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,469 @@
+"""The embedded demo: the whole continuous-training loop on a laptop, with no servers.
+
+``make demo`` runs this script. It uses a local Airflow home (SQLite, ``./.airflow`` by default)
+and the embedded MLflow store beside it (``sqlite:///<home>/mlflow.db``), generates the demo churn
+stream (``include/demo/data.py``: daily batches, a drift on a known date), and runs the reference
+DAGs in ``dags/`` with ``airflow dags test``, as a scheduler would have run them:
+
+1. ``mlops_continuous_training`` on the initial data -> the first champion;
+2. ``mlops_drift_monitor`` on a clean window -> no drift, no retraining;
+3. ``mlops_drift_monitor`` on the first drifted window -> drift detected, Asset event emitted;
+4. ``mlops_continuous_training`` on the drifted window (what the event starts) -> evaluated
+   against the champion on the next day's data -> promoted;
+5. ``mlops_rollback`` -> the previous champion is back.
+
+Then it prints the story with the numbers and writes it as JSON (``<home>/demo/summary.json``).
+The MLflow store, the data and the reports of a previous demo run are replaced; the Airflow
+database is migrated once and kept.
+
+Usage: ``python include/demo/run.py [--home DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent
+MODEL = "churn"
+ALIAS = "champion"
+DRIFT_ASSET = f"mlops://drift/{MODEL}"
+PERFORMANCE_ASSET = f"mlops://performance/{MODEL}"
+
+
+def _load_data_module() -> Any:
+    spec = importlib.util.spec_from_file_location("mlops_demo_data", HERE / "data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Demo:
+    def __init__(self, home: Path, dags_folder: Path = REPO / "dags", quiet: bool = False) -> None:
+        self.home = home
+        self.dags_folder = dags_folder
+        self.quiet = quiet
+        self.data_root = home / "demo-data"
+        self.out = home / "demo"
+        self.logs = self.out / "logs"
+        self.started = time.monotonic()
+        self.steps: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ environment
+
+    def env(self) -> dict[str, str]:
+        """The subprocess environment: this home, the repo's DAGs, the embedded MLflow store."""
+        drop = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "MLFLOW_", "MLOPS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__UNIT_TEST_MODE="False",
+            MLOPS_DATA_ROOT=str(self.data_root),
+            MLOPS_MODEL_NAME=MODEL,
+            MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+            GX_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
+            PYTHONWARNINGS="ignore",
+        )
+        return env
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def airflow(self, *args: str, log_name: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(BIN / "airflow"), *args]
+        log_path = self.logs / f"{log_name}.log" if log_name else None
+        with open(log_path or os.devnull, "w") as log:
+            proc = subprocess.run(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
+        if check and proc.returncode != 0:
+            where = f"; see {log_path}" if log_path else ""
+            raise SystemExit(f"demo: `airflow {' '.join(args)}` failed with exit code {proc.returncode}{where}")
+        return proc
+
+    def setup(self) -> None:
+        """Migrate the Airflow database once; replace the previous demo's MLflow store and data."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        for name in ("mlflow.db", "mlartifacts", "demo-data", "reports", "demo"):
+            path = self.home / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        self.logs.mkdir(parents=True)
+        marker = self.home / ".demo-migrated"
+        if not (marker.exists() and (self.home / "airflow.db").exists()):
+            began = time.monotonic()
+            self.say(f"Setting up the Airflow home {self.home} (SQLite, migrated once) ...")
+            self.airflow("db", "migrate", log_name="db-migrate")
+            self.airflow(
+                "pools", "set", "mlops_registry", "1", "airflow-mlops: serialises registry alias moves",
+                log_name="pools",
+            )
+            marker.write_text(dt.datetime.now(dt.timezone.utc).isoformat())
+            self.say(f"  done in {time.monotonic() - began:.0f} s")
+        os.environ["AIRFLOW_HOME"] = str(self.home)
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(self.dags_folder)
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+    # ------------------------------------------------------------------ running DAGs
+
+    def run_dag(self, step: str, dag_id: str, logical_date: str, conf: dict | None = None) -> dict[str, Any]:
+        """``airflow dags test`` one DAG, then read what it did from the Airflow database."""
+        args = ["dags", "test", dag_id, logical_date]
+        if conf:
+            args += ["--conf", json.dumps(conf)]
+        events_before = self.asset_event_ids()
+        began, cpu_before = time.monotonic(), _children_cpu()
+        self.airflow(*args, log_name=step, check=False)
+        seconds, cpu = time.monotonic() - began, _children_cpu() - cpu_before
+        run = self.read_run(dag_id, logical_date)
+        run.update(
+            step=step,
+            seconds=round(seconds, 1),
+            cpu_seconds=round(cpu, 1),
+            log=str(self.logs / f"{step}.log"),
+            asset_events=sorted(uri for uri, ids in self.asset_event_ids().items() if ids - events_before.get(uri, set())),
+        )
+        self.steps.append(run)
+        if run["state"] != "success":
+            failed = [t for t, s in run["tasks"].items() if s in ("failed", "upstream_failed")]
+            raise SystemExit(
+                f"demo: {dag_id} ended {run['state']} (failed tasks: {', '.join(failed) or '-'}); "
+                f"see {run['log']}"
+            )
+        return run
+
+    def read_run(self, dag_id: str, logical_date: str) -> dict[str, Any]:
+        from airflow.models.dagrun import DagRun
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        when = dt.datetime.fromisoformat(logical_date)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        with create_session() as session:
+            dr = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == when))
+            if dr is None:
+                raise SystemExit(f"demo: no run of {dag_id} at {logical_date} was recorded")
+            tasks = {ti.task_id: _state(ti.state) for ti in dr.get_task_instances(session=session)}
+            xcoms: dict[str, Any] = {}
+            for row in session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id)).all():
+                if not row.key.startswith("_link_"):
+                    xcoms[f"{row.task_id}.{row.key}"] = XComModel.deserialize_value(row)
+            return {
+                "dag_id": dag_id,
+                "run_id": dr.run_id,
+                "state": _state(dr.state),
+                "tasks": tasks,
+                "xcom": xcoms,
+            }
+
+    def asset_event_ids(self) -> dict[str, set[int]]:
+        from airflow.models.asset import AssetEvent, AssetModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        found: dict[str, set[int]] = {}
+        with create_session() as session:
+            rows = session.execute(
+                select(AssetModel.uri, AssetEvent.id).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            ).all()
+        for uri, event_id in rows:
+            found.setdefault(uri, set()).add(event_id)
+        return found
+
+    # ------------------------------------------------------------------ the story
+
+    def run(self) -> dict[str, Any]:
+        data = _load_data_module()
+        self.setup()
+        manifest = data.generate(self.data_root)
+        windows = manifest["windows"]
+        drift_index = next(i for i, w in enumerate(windows) if w["drifted"])
+        clean, drifted, after = windows[drift_index - 1], windows[drift_index], windows[drift_index + 1]
+        first_day = dt.date.fromisoformat(windows[0]["date"])
+        self.say(
+            f"Demo stream: {len(windows)} daily windows of {windows[0]['rows']} customers from {windows[0]['date']}, "
+            f"initial training data {manifest['train_rows']} rows; the market changes on {manifest['drift_date']}."
+        )
+        self.say(f"Airflow home {self.home} (SQLite); MLflow sqlite:///{self.home / 'mlflow.db'}; DAGs from {self.dags_folder}")
+        self.say()
+
+        # 1. the first champion
+        initial_date = (first_day - dt.timedelta(days=1)).isoformat()
+        self.say(f"[1] {initial_date}  mlops_continuous_training on the initial data ...")
+        first = self.run_dag(
+            "1-initial-training",
+            "mlops_continuous_training",
+            initial_date,
+            {"train_data": manifest["train"], "eval_data": manifest["eval"], "reason": "initial training"},
+        )
+        self.say_training(first)
+
+        # 2-3. the monitor on a clean window, then on the drifted one
+        checks = []
+        retrain = None
+        for number, window in ((2, clean), (3, drifted)):
+            label = "drifted" if window["drifted"] else "clean"
+            self.say(f"[{number}] {window['date']}  mlops_drift_monitor on the day's window ({label}) ...")
+            check = self.run_dag(f"{number}-monitor-{window['date']}", "mlops_drift_monitor", window["date"])
+            check["window"] = window
+            checks.append(check)
+            verdict = self.say_monitor(check)
+            if verdict.get("retraining_triggered") and retrain is None:
+                # The scheduler would start mlops_continuous_training on the Asset event; here
+                # the demo starts it the same way: with the window that drifted as training data
+                # and the next day's labelled batch as the evaluation data neither model has seen.
+                nxt = windows[windows.index(window) + 1]
+                reason = self.trigger_reason(verdict, window["date"])
+                self.say(f"[4] {nxt['date']}  mlops_continuous_training, started by the event: {reason} ...")
+                retrain = self.run_dag(
+                    "4-retraining",
+                    "mlops_continuous_training",
+                    nxt["date"],
+                    {"train_data": window["path"], "eval_data": nxt["path"], "reason": reason},
+                )
+                retrain["train_window"], retrain["eval_window"] = window["date"], nxt["date"]
+                self.say_training(retrain)
+        if retrain is None:
+            raise SystemExit("demo: the drifted window did not trigger a retraining; see the monitor logs")
+
+        # 5. roll back
+        self.say(f"[5] {after['date']}  mlops_rollback (manual) ...")
+        back = self.run_dag(
+            "5-rollback",
+            "mlops_rollback",
+            f"{after['date']}T12:00:00+00:00",
+            {"model_name": MODEL, "version": None, "reason": "demo: roll back to the previous champion"},
+        )
+        moved = back["xcom"].get("rollback.return_value") or {}
+        self.say(f"    @{ALIAS}: v{moved.get('previous_version')} -> v{moved.get('version')} (rolled back)")
+
+        summary = self.summarize(manifest, first, checks, retrain, back, drift_index)
+        self.print_story(summary)
+        path = self.out / "summary.json"
+        path.write_text(json.dumps(summary, indent=2, default=str))
+        self.say(f"Summary: {path}")
+        return summary
+
+    @staticmethod
+    def trigger_reason(verdict: dict[str, Any], date: str) -> str:
+        parts = []
+        if verdict.get("drift_detected"):
+            parts.append(f"drift in {verdict['drift_share']:.0%} of columns")
+        if verdict.get("degraded"):
+            parts.append(f"{verdict['metric']} fell to {verdict['metric_value']:.3f}")
+        return f"{' and '.join(parts)} on {date}"
+
+    def say_training(self, run: dict[str, Any]) -> None:
+        x = run["xcom"]
+        gates = [x.get(f"validate_{w}_data.return_value") or {} for w in ("train", "eval")]
+        trained = x.get("train.return_value") or {}
+        record = x.get("evaluate.return_value") or {}
+        promoted = x.get("promote.return_value") or {}
+        evaluated = [g.get("evaluated") for g in gates]
+        self.say(f"    quality gates passed ({evaluated[0]} and {evaluated[1]} expectations); "
+                 f"trained {trained.get('model_name')} v{trained.get('model_version')} on backend "
+                 f"{trained.get('backend')} ({run['seconds']:.0f} s for the run)")
+        cand = record.get("candidate") or {}
+        champ = record.get("champion")
+        line = f"    evaluation: candidate v{cand.get('version')} accuracy {_f(cand.get('metrics', {}).get('accuracy'))}"
+        if champ:
+            line += f" vs champion v{champ.get('version')} {_f(champ.get('metrics', {}).get('accuracy'))}"
+        else:
+            line += " (no champion yet)"
+        self.say(f"{line} -> {record.get('decision')}")
+        if promoted:
+            prev = promoted.get("previous_version")
+            self.say(f"    promoted v{promoted.get('version')} to @{ALIAS} (previous: {'v' + str(prev) if prev else 'none'})")
+        else:
+            self.say(f"    not promoted (tasks: {run['tasks']})")
+
+    def say_monitor(self, run: dict[str, Any]) -> dict[str, Any]:
+        verdict = run["xcom"].get("verdict.return_value") or {}
+        share = verdict.get("drift_share")
+        drifted = verdict.get("drifted_columns") or []
+        self.say(
+            f"    drift share {_f(share, 2)} ({len(drifted)} columns drifted{': ' + ', '.join(drifted) if drifted else ''})"
+            f" -> {'DRIFT' if verdict.get('drift_detected') else 'no drift'}; "
+            f"{verdict.get('metric')} {_f(verdict.get('metric_value'))} vs baseline {_f(verdict.get('metric_baseline'))}"
+            f" -> {'DEGRADED' if verdict.get('degraded') else 'holding up'}"
+        )
+        events = run["asset_events"]
+        self.say(
+            f"    {'retraining triggered: Asset events ' + ', '.join(events) if verdict.get('retraining_triggered') else 'no retraining'}"
+            f" ({run['seconds']:.0f} s)"
+        )
+        return verdict
+
+    # ------------------------------------------------------------------ numbers
+
+    def summarize(self, manifest, first, checks, retrain, back, drift_index) -> dict[str, Any]:
+        import warnings
+
+        import mlflow
+        import mlflow.sklearn
+        import pandas as pd
+        from mlflow import MlflowClient
+
+        warnings.filterwarnings("ignore")  # model loading scans modules; Airflow's deprecations are noise here
+
+        uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        first_version = str(first["xcom"]["promote.return_value"]["version"])
+        new_version = str(retrain["xcom"]["promote.return_value"]["version"])
+        champion_now = client.get_model_version_by_alias(MODEL, ALIAS).version
+
+        mlflow_models = {}
+        for version in (first_version, new_version):
+            mlflow_models[version] = mlflow.sklearn.load_model(f"models:/{MODEL}/{version}")
+
+        served_from = retrain["eval_window"]  # the first day the new champion served
+        rows = []
+        for window in manifest["windows"]:
+            df = pd.read_parquet(window["path"])
+            features, target = df.drop(columns=[manifest["target"]]), df[manifest["target"]]
+            acc = {v: float((m.predict(features) == target).mean()) for v, m in mlflow_models.items()}
+            serving = new_version if window["date"] >= served_from else first_version
+            check = next((c for c in checks if c["window"]["date"] == window["date"]), None)
+            verdict = (check or {}).get("xcom", {}).get("verdict.return_value") or {}
+            rows.append(
+                {
+                    "date": window["date"],
+                    "drifted": window["drifted"],
+                    "champion": serving,
+                    "accuracy": acc[serving],
+                    "accuracy_by_version": acc,
+                    "monitored": check is not None,
+                    "drift_detected": verdict.get("drift_detected") if check else None,
+                    "drift_share": verdict.get("drift_share") if check else None,
+                    "degraded": verdict.get("degraded") if check else None,
+                    "drift_report": verdict.get("drift_report") if check else None,
+                }
+            )
+        post = [r for r in rows if r["drifted"]]
+        history = _history(client.get_registered_model(MODEL).tags)
+        moved = back["xcom"].get("rollback.return_value") or {}
+        return {
+            "home": str(self.home),
+            "model": MODEL,
+            "drift_date": manifest["drift_date"],
+            "first_champion": first_version,
+            "retrained_version": new_version,
+            "champion_after_rollback": str(champion_now),
+            "rollback": moved,
+            "evaluation": retrain["xcom"].get("evaluate.return_value"),
+            "post_drift_accuracy": {
+                v: sum(r["accuracy_by_version"][v] for r in post) / len(post) for v in (first_version, new_version)
+            },
+            "windows": rows,
+            "history": history,
+            "runs": [
+                {
+                    k: s[k]
+                    for k in ("step", "dag_id", "run_id", "state", "seconds", "cpu_seconds", "tasks", "asset_events", "log")
+                }
+                for s in self.steps
+            ],
+            "reports": {
+                "quality": sorted(
+                    str(p) for p in (self.home / "reports").rglob("*.html") if "quality" in p.parts
+                ),
+                "drift": sorted(str(p) for p in (self.home / "reports").rglob("*.html") if "drift" in p.parts),
+            },
+            "seconds": round(time.monotonic() - self.started, 1),
+        }
+
+    def print_story(self, s: dict[str, Any]) -> None:
+        self.say()
+        self.say(f"The champion day by day (accuracy on that day's labelled customers; drift from {s['drift_date']}):")
+        self.say(f"  {'date':<11} {'drift':<6} {'champion':<9} {'accuracy':>8}   monitor")
+        for r in s["windows"]:
+            note = ""
+            if r["monitored"]:
+                note = (
+                    f"drift share {_f(r['drift_share'], 2)} -> "
+                    + ("DRIFT, retrained" if r["drift_detected"] or r["degraded"] else "no drift, no retraining")
+                )
+            elif r["drifted"] and r["champion"] != s["first_champion"]:
+                old = r["accuracy_by_version"][s["first_champion"]]
+                note = f"(v{s['first_champion']} would score {_f(old)})"
+            self.say(f"  {r['date']:<11} {'yes' if r['drifted'] else 'no':<6} v{r['champion']:<8} {_f(r['accuracy']):>8}   {note}")
+        post = s["post_drift_accuracy"]
+        self.say(
+            f"After the drift: v{s['retrained_version']} averages {_f(post[s['retrained_version']])} "
+            f"where v{s['first_champion']} averages {_f(post[s['first_champion']])}."
+        )
+        self.say(f"@{ALIAS} history (tags on the registered model):")
+        for event in s["history"]:
+            previous = event.get("previous_version")
+            self.say(
+                f"  {event.get('action'):<8} v{event.get('version')} (previous: {'v' + str(previous) if previous else 'none'})"
+                f"{' [forced]' if event.get('forced') else ''}: {event.get('reason')}"
+            )
+        self.say(f"After the rollback @{ALIAS} is v{s['champion_after_rollback']} again.")
+        self.say("Reports:")
+        for kind in ("quality", "drift"):
+            for path in s["reports"][kind]:
+                self.say(f"  {kind:<8} file://{path}")
+        self.say(f"Logs of each DAG run: {self.logs}")
+        self.say(f"Done in {s['seconds']:.0f} s.")
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _state(state: Any) -> str | None:
+    return None if state is None else str(getattr(state, "value", state))
+
+
+def _history(tags: dict[str, str]) -> list[dict[str, Any]]:
+    prefix = f"mlops.history.{ALIAS}."
+    events = []
+    for key in sorted(k for k in tags if k.startswith(prefix)):
+        try:
+            events.append(json.loads(tags[key]))
+        except ValueError:
+            continue
+    return events
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", default=str(REPO / ".airflow"), help="Airflow home for the demo (default ./.airflow)")
+    parser.add_argument(
+        "--dags-folder", default=str(REPO / "dags"), help="the DAGs to run (default: the reference DAGs in dags/)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing; write the summary JSON only")
+    args = parser.parse_args(argv)
+    Demo(Path(args.home).resolve(), Path(args.dags_folder).resolve(), quiet=args.quiet).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
