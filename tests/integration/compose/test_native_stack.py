@@ -194,7 +194,7 @@ def test_compose_services_run_natively_and_complete_a_dag(stack: NativeStack) ->
 
     client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
     champion = client.get_model_version_by_alias(promoted["model_name"], "champion")
-    assert champion.version == str(promoted["version"])
+    assert str(champion.version) == str(promoted["version"])
     # the model's files went through the server's artefact proxy into the artefact volume
     stored = list((stack.root / "mlartifacts").rglob("MLmodel"))
     assert stored, f"no model under the artefact destination {stack.root / 'mlartifacts'}"
