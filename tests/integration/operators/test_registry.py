@@ -206,7 +206,7 @@ def test_concurrent_promotions_with_compare_and_set_have_one_winner(mlflow_serve
 
     results = _race(mlflow_server.uri, model_name, versions[1:], expected="1")
 
-    winners = [v for v, (status, _) in zip(versions[1:], results) if status == "promoted"]
+    winners = [v for v, (status, _) in zip(versions[1:], results, strict=True) if status == "promoted"]
     assert len(winners) == 1, results
     assert all(prev == "1" for status, prev in results if status == "promoted")
     assert sum(status == "conflict" for status, _ in results) == 7
@@ -226,7 +226,7 @@ def test_concurrent_promotions_without_expectation_lose_no_update(mlflow_server,
     assert len(history) == 8
     # each move saw the one before it: a serial chain, no two moves replaced the same holder
     assert history[0]["previous_version"] is None
-    for before, after in zip(history, history[1:]):
+    for before, after in zip(history[:-1], history[1:], strict=True):
         assert after["previous_version"] == before["version"]
     assert sorted(prev for _, prev in results if prev) == sorted(e["version"] for e in history[:-1])
     assert _alias(client, model_name) == history[-1]["version"]
