@@ -115,6 +115,11 @@ class Demo:
             )
             marker.write_text(dt.datetime.now(dt.timezone.utc).isoformat())
             self.say(f"  done in {time.monotonic() - began:.0f} s")
+        self.activate()
+
+    def activate(self) -> None:
+        """Point this process's Airflow at the demo home (before anything imports Airflow)."""
+        self.logs.mkdir(parents=True, exist_ok=True)
         os.environ["AIRFLOW_HOME"] = str(self.home)
         os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(self.dags_folder)
         os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -313,23 +318,32 @@ class Demo:
 
     # ------------------------------------------------------------------ numbers
 
-    def summarize(self, manifest, first, checks, retrain, back, drift_index) -> dict[str, Any]:
-        import warnings
-
+    def mlflow_client(self) -> Any:
         import mlflow
-        import mlflow.sklearn
-        import pandas as pd
-        from mlflow import MlflowClient
-
-        warnings.filterwarnings("ignore")  # model loading scans modules; Airflow's deprecations are noise here
 
         uri = f"sqlite:///{self.home / 'mlflow.db'}"
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def champion_version(self) -> str:
+        return str(self.mlflow_client().get_model_version_by_alias(MODEL, ALIAS).version)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The alias history the registry operators record as tags on the registered model."""
+        return _history(self.mlflow_client().get_registered_model(MODEL).tags)
+
+    def summarize(self, manifest, first, checks, retrain, back, drift_index) -> dict[str, Any]:
+        import warnings
+
+        import mlflow.sklearn
+        import pandas as pd
+
+        warnings.filterwarnings("ignore")  # model loading scans modules; Airflow's deprecations are noise here
+
         first_version = str(first["xcom"]["promote.return_value"]["version"])
         new_version = str(retrain["xcom"]["promote.return_value"]["version"])
-        champion_now = client.get_model_version_by_alias(MODEL, ALIAS).version
+        champion_now = self.champion_version()
 
         mlflow_models = {}
         for version in (first_version, new_version):
@@ -359,7 +373,7 @@ class Demo:
                 }
             )
         post = [r for r in rows if r["drifted"]]
-        history = _history(client.get_registered_model(MODEL).tags)
+        history = self.history()
         moved = back["xcom"].get("rollback.return_value") or {}
         return {
             "home": str(self.home),

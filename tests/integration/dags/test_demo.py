@@ -1,0 +1,173 @@
+"""The embedded demo, end to end: the reference DAGs run the whole loop with ``airflow dags test``.
+
+One run of ``include/demo/run.py`` (the README's main command) in a fresh Airflow home, then two
+more runs of ``mlops_continuous_training`` in the same home for the paths the story does not take:
+a rejected candidate, and the same candidate forced through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[3]
+RUN = REPO / "include" / "demo" / "run.py"
+
+
+def _env() -> dict[str, str]:
+    """The user's environment without this test session's Airflow/MLflow settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_", "MLOPS_"))}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> SimpleNamespace:
+    home = tmp_path_factory.mktemp("demo-home")
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=REPO,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    summary = json.loads((home / "demo" / "summary.json").read_text())
+    return SimpleNamespace(home=home, stdout=proc.stdout, summary=summary)
+
+
+def test_the_story_is_printed_with_its_numbers(demo):
+    out = demo.stdout
+    for step in ("[1]", "[2]", "[3]", "[4]", "[5]"):
+        assert step in out
+    assert "The champion day by day" in out
+    assert "drift share 0.00" in out
+    assert f"After the rollback @champion is v{demo.summary['first_champion']} again." in out
+    assert "drift_report.html" in out and "validation.html" in out
+    for kind in ("quality", "drift"):
+        assert demo.summary["reports"][kind], kind
+        for path in demo.summary["reports"][kind]:
+            assert Path(path).is_file()
+
+
+def test_drift_is_detected_only_in_the_drifted_window(demo):
+    s = demo.summary
+    monitored = [w for w in s["windows"] if w["monitored"]]
+    assert [w["drifted"] for w in monitored] == [False, True]
+    clean, drifted = monitored
+    assert clean["drift_detected"] is False and clean["degraded"] is False
+    assert clean["drift_share"] < 0.2
+    assert drifted["drift_detected"] is True
+    assert drifted["drift_share"] >= 0.5
+    assert drifted["date"] == s["drift_date"]
+
+    runs = {r["step"]: r for r in s["runs"]}
+    monitor_runs = [r for r in s["runs"] if r["dag_id"] == "mlops_drift_monitor"]
+    assert [r["asset_events"] for r in monitor_runs][0] == []  # the clean window emits nothing
+    assert "mlops://drift/churn" in monitor_runs[1]["asset_events"]
+    # one retraining, and only after the drifted window
+    training = [r["step"] for r in s["runs"] if r["dag_id"] == "mlops_continuous_training"]
+    assert training == ["1-initial-training", "4-retraining"]
+    assert runs["2-monitor-" + clean["date"]]["tasks"]["data_drift"] == "skipped"
+    assert runs["3-monitor-" + drifted["date"]]["tasks"]["data_drift"] == "success"
+
+
+def test_the_promoted_model_beats_the_old_champion_after_the_drift(demo):
+    s = demo.summary
+    old, new = s["first_champion"], s["retrained_version"]
+    assert new != old
+    record = s["evaluation"]
+    assert record["decision"] == "promote"
+    assert record["champion"]["version"] == old
+    assert record["candidate"]["metrics"]["accuracy"] > record["champion"]["metrics"]["accuracy"] + 0.2
+    post = s["post_drift_accuracy"]
+    assert post[new] > post[old] + 0.2
+    assert post[new] > 0.75
+    # before the drift the first champion was good
+    pre = [w["accuracy"] for w in s["windows"] if not w["drifted"]]
+    assert min(pre) > 0.75
+
+
+def test_the_rollback_restored_the_previous_version(demo):
+    s = demo.summary
+    assert s["champion_after_rollback"] == s["first_champion"]
+    assert s["rollback"]["version"] == s["first_champion"]
+    assert s["rollback"]["previous_version"] == s["retrained_version"]
+    actions = [(e["action"], str(e["version"])) for e in s["history"]]
+    assert actions == [
+        ("promote", s["first_champion"]),
+        ("promote", s["retrained_version"]),
+        ("rollback", s["first_champion"]),
+    ]
+
+
+EXTRA_RUNS = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("demo_run", sys.argv[1])
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    demo = run.Demo(Path(sys.argv[2]))
+    demo.activate()
+    manifest = json.loads((demo.data_root / "manifest.json").read_text())
+    drifted = next(w for w in manifest["windows"] if w["drifted"])
+    # trained on post-drift data, judged on pre-drift data: the evaluation rejects it
+    conf = {"train_data": drifted["path"], "eval_data": manifest["eval"], "reason": "test"}
+    rejected = demo.run_dag("6-rejected", "mlops_continuous_training", "2025-04-01", conf)
+    after_reject = demo.champion_version()
+    forced = demo.run_dag(
+        "7-forced", "mlops_continuous_training", "2025-04-02", {**conf, "force_promote": True}
+    )
+    print("EXTRA " + json.dumps({
+        "rejected": rejected, "after_reject": after_reject, "forced": forced,
+        "after_forced": demo.champion_version(), "history": demo.history(),
+    }, default=str))
+    """
+)
+
+
+def test_a_rejected_candidate_is_not_promoted_unless_forced(demo):
+    proc = subprocess.run(
+        [sys.executable, "-c", EXTRA_RUNS, str(RUN), str(demo.home)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=REPO,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("EXTRA "))
+    extra = json.loads(line[len("EXTRA ") :])
+    champion = demo.summary["champion_after_rollback"]
+
+    rejected = extra["rejected"]
+    record = rejected["xcom"]["evaluate.return_value"]
+    assert record["decision"] == "reject"
+    assert record["champion"]["version"] == champion
+    assert rejected["tasks"]["evaluate"] == "skipped"
+    assert rejected["tasks"]["decide_promotion"] == "success"
+    assert rejected["tasks"]["promote"] == "skipped"
+    assert extra["after_reject"] == champion
+
+    forced = extra["forced"]
+    record = forced["xcom"]["evaluate.return_value"]
+    assert record["decision"] == "reject"  # the verdict stands in the record ...
+    assert forced["tasks"]["promote"] == "success"  # ... but the promotion went through
+    assert forced["tasks"]["request_approval"] == "skipped"
+    new = str(forced["xcom"]["train.return_value"]["model_version"])
+    assert forced["xcom"]["promote.return_value"]["version"] == new
+    assert forced["xcom"]["promote.return_value"]["previous_version"] == champion
+    assert extra["after_forced"] == new
+    last = extra["history"][-1]
+    assert last["action"] == "promote" and str(last["version"]) == new
+    assert last["forced"] is True
+    assert "forced" in last["reason"] and "reject" in last["reason"]
