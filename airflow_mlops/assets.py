@@ -31,8 +31,8 @@ def emit(context: Context, outlet: Asset | AssetAlias, uri: str, extra: dict[str
 
 
 def model_alias_uri(model_name: str, alias: str) -> str:
-    """``mlflow://<model>@<alias>``: the asset a deploy DAG schedules on."""
-    return f"mlflow://{model_name}@{alias}"
+    """``x-mlflow://<model>@<alias>``: the asset a deploy DAG schedules on."""
+    return f"x-mlflow://{model_name}@{alias}"
 
 
 def task_origin(context: Context) -> dict[str, Any]:

@@ -135,7 +135,6 @@ def get_provider_info() -> dict:
             "airflow_mlops.links.mlflow.MlopsReportLink",
             "airflow_mlops.links.training.TrainingJobConsoleLink",
         ],
-        "asset-uris": [{"schemes": ["mlflow", "mlops"], "handler": None}],
         "config": {
             "mlops": {
                 "description": "Settings of the airflow-mlops provider.",

@@ -15,7 +15,7 @@ Retrains the model and promotes the new version only when it earns it:
 5. **request_approval** (only with `require_approval`) -- a human approves or rejects under
    *Browse > Required Actions*; a reject, or no answer within a day, skips the promotion.
 6. **promote** -- moves `@champion` with a compare-and-set against the champion the evaluation
-   compared with, records who/why/previous holder, and emits `mlflow://<model>@champion`.
+   compared with, records who/why/previous holder, and emits `x-mlflow://<model>@champion`.
 
 **When it runs:** on every drift or performance-degradation event from `mlops_drift_monitor`,
 and weekly (Monday 04:00 UTC) whichever comes first; or from the UI with the form.
@@ -283,7 +283,7 @@ Reason: {{ plan.reason }}
         doc_md="""
         Moves `@champion` to the new version only if it still points at the version the evaluation
         compared against (compare-and-set), records the history (previous holder, reason, forced,
-        who) and emits the `mlflow://<model>@champion` Asset event a deployment DAG can use.
+        who) and emits the `x-mlflow://<model>@champion` Asset event a deployment DAG can use.
         """,
     )
 

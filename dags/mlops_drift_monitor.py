@@ -6,10 +6,10 @@ Daily. Checks the day's window of new data against what the current champion was
 * **data_drift** -- per-column statistical tests (Evidently's defaults: Wasserstein /
   Jensen-Shannon on large samples, K-S / chi-square / Z on small ones) between the window and the
   champion's training data (read from its MLflow lineage). When at least `DRIFT_SHARE` of the
-  columns drifted, it succeeds and emits the `mlops://drift/<model>` Asset event.
+  columns drifted, it succeeds and emits the `x-mlops://drift/<model>` Asset event.
 * **model_performance** -- scores the champion on the window's labels. When the metric fell by
   more than `MAX_DROP` from the value recorded at its evaluation (or below `MIN_VALUE`), it
-  succeeds and emits the `mlops://performance/<model>` Asset event.
+  succeeds and emits the `x-mlops://performance/<model>` Asset event.
 
 Either event starts `mlops_continuous_training`. A sensor that finds nothing ends *skipped* (one
 check per window by default); unreadable or missing data fails the run instead -- a broken feed

@@ -6,7 +6,7 @@ retraining promoted misbehaves in production. With no version given, the `champi
 to the version it held before the current one (read from the promotion history that
 `mlops_continuous_training` records on the registered model); a second rollback walks one more step
 back. With a version, the alias goes exactly there. The rollback is recorded in the same history
-as promotions (who, when, why, from which version), and emits the `mlflow://<model>@champion` Asset
+as promotions (who, when, why, from which version), and emits the `x-mlflow://<model>@champion` Asset
 event so a deployment DAG scheduled on it redeploys.
 
 Adapt the settings at the top of the file (or set the environment variables they read).

@@ -103,7 +103,7 @@ class PromoteModelOperator(_AliasOperator):
     model's alias are serialised by a registry lock and, inside Airflow, by the ``mlops_registry``
     pool (configurable as ``[mlops] registry_pool``); the alias is read back after the write. The
     history (previous holder, time, dag/run/task, user, reason) is written to the registered model
-    and the version as tags. On success an Asset event ``mlflow://<model_name>@<alias>`` carries the
+    and the version as tags. On success an Asset event ``x-mlflow://<model_name>@<alias>`` carries the
     new version, so a deployment DAG can be scheduled on it. Re-running for the version that
     already holds the alias changes nothing and returns the same result.
 

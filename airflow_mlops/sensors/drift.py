@@ -34,10 +34,10 @@ _MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<ver
 
 
 def drift_asset_uri(name: str) -> str:
-    """``mlops://drift/<name>``: the Asset a retraining DAG schedules on (``name``: model or dataset)."""
+    """``x-mlops://drift/<name>``: the Asset a retraining DAG schedules on (``name``: model or dataset)."""
     if "{{" in name or "{%" in name:
-        return f"mlops://drift/{name}"
-    return f"mlops://drift/{quote(name, safe='-_.~@')}"
+        return f"x-mlops://drift/{name}"
+    return f"x-mlops://drift/{quote(name, safe='-_.~@')}"
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -97,7 +97,7 @@ class DataDriftSensor(_StrictSensor):
     millions of rows; Evidently's HTML report is rendered on a seeded sample and linked.
 
     On drift the sensor succeeds, returns the summary, and emits an Asset event
-    ``mlops://drift/<model_name or dataset>`` (see :func:`drift_asset_uri`) carrying the summary,
+    ``x-mlops://drift/<model_name or dataset>`` (see :func:`drift_asset_uri`) carrying the summary,
     on which a retraining DAG can be scheduled. Without drift it pokes again (``mode="reschedule"``
     by default); with ``soft_fail=True`` a window that never drifts ends *skipped*. Bad input
     (unreadable data, different columns, a ``models:/`` reference without recorded training data,

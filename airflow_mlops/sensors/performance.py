@@ -24,10 +24,10 @@ PERFORMANCE_ASSET_ALIAS = "mlops_performance"
 
 
 def performance_asset_uri(model_name: str) -> str:
-    """``mlops://performance/<model_name>``: the Asset a retraining DAG can schedule on."""
+    """``x-mlops://performance/<model_name>``: the Asset a retraining DAG can schedule on."""
     if "{{" in model_name or "{%" in model_name:
-        return f"mlops://performance/{model_name}"
-    return f"mlops://performance/{quote(model_name, safe='-_.~@')}"
+        return f"x-mlops://performance/{model_name}"
+    return f"x-mlops://performance/{quote(model_name, safe='-_.~@')}"
 
 
 def _model_name_of(model_uri: str) -> str:
@@ -49,7 +49,7 @@ class ModelPerformanceSensor(_StrictSensor):
     fails, so a monitor cannot silently report "fine".
 
     On degradation the sensor succeeds, returns ``{metric, value, baseline, degraded, ...}`` and
-    emits an Asset event ``mlops://performance/<model_name>`` (see :func:`performance_asset_uri`)
+    emits an Asset event ``x-mlops://performance/<model_name>`` (see :func:`performance_asset_uri`)
     carrying it. Otherwise it pokes again (``mode="reschedule"`` by default); with
     ``soft_fail=True`` a stable model ends *skipped*. Bad input (unreadable data, a missing target
     column, a model that cannot score the data, an unknown alias) fails even with ``soft_fail``.

@@ -38,8 +38,8 @@ REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "churn"
 ALIAS = "champion"
-DRIFT_ASSET = f"mlops://drift/{MODEL}"
-PERFORMANCE_ASSET = f"mlops://performance/{MODEL}"
+DRIFT_ASSET = f"x-mlops://drift/{MODEL}"
+PERFORMANCE_ASSET = f"x-mlops://performance/{MODEL}"
 
 
 def _load_data_module() -> Any:

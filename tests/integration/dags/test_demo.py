@@ -72,7 +72,7 @@ def test_drift_is_detected_only_in_the_drifted_window(demo):
     runs = {r["step"]: r for r in s["runs"]}
     monitor_runs = [r for r in s["runs"] if r["dag_id"] == "mlops_drift_monitor"]
     assert [r["asset_events"] for r in monitor_runs][0] == []  # the clean window emits nothing
-    assert "mlops://drift/churn" in monitor_runs[1]["asset_events"]
+    assert "x-mlops://drift/churn" in monitor_runs[1]["asset_events"]
     # one retraining, and only after the drifted window
     training = [r["step"] for r in s["runs"] if r["dag_id"] == "mlops_continuous_training"]
     assert training == ["1-initial-training", "4-retraining"]

@@ -123,7 +123,7 @@ def test_lifecycle_promote_conflict_rollback(dag_runner, mlflow_server, model_na
         events = session.scalars(
             select(AssetEvent)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri == f"mlflow://{model_name}@champion/")
+            .where(AssetModel.uri == f"x-mlflow://{model_name}@champion")
             .order_by(AssetEvent.id)
         ).all()
         versions = [(e.extra["action"], e.extra["version"], e.extra["changed"]) for e in events]

@@ -115,7 +115,7 @@ def test_drift_sensor_in_airflow(dag_runner, mlflow_server, model_name, tmp_path
     assert per_column["colour"]["method"] == "jensenshannon" and per_column["colour"]["drifted"] is True
     assert per_column["steady"]["drifted"] is False and per_column["age"]["drifted"] is False
     assert summary["drift_share"] == 0.5 and summary["current"].endswith("shifted.csv")
-    assert summary["asset_uri"] == f"mlops://drift/{model_name}"
+    assert summary["asset_uri"] == f"x-mlops://drift/{model_name}"
 
     # the report: Evidently's HTML on a stated sample, linked, and logged to MLflow
     report = Path(summary["report_uri"])
@@ -149,7 +149,7 @@ def test_drift_sensor_in_airflow(dag_runner, mlflow_server, model_name, tmp_path
 
     # the drift event carries the summary and queued the DAG scheduled on the asset
     with create_session() as session:
-        asset = session.scalar(select(AssetModel).where(AssetModel.uri == f"mlops://drift/{model_name}"))
+        asset = session.scalar(select(AssetModel).where(AssetModel.uri == f"x-mlops://drift/{model_name}"))
         events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset.id)).all()
         queued = session.scalars(
             select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset.id)

@@ -113,7 +113,7 @@ def test_performance_sensor_in_airflow(dag_runner, mlflow_server, model_name, tm
         events = session.scalars(
             select(AssetEvent)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri == f"mlops://performance/{model_name}")
+            .where(AssetModel.uri == f"x-mlops://performance/{model_name}")
         ).all()
     assert sorted(e.extra["task_id"] for e in events) == ["decayed", "no_baseline"]
     assert {e.extra["task_id"]: e.extra["value"] for e in events}["decayed"] == decayed["value"]
