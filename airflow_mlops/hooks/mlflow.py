@@ -219,6 +219,7 @@ class MlflowHook(BaseHook):
         """
         import shutil
         import tempfile
+        import warnings
 
         import mlflow
         from mlflow.models import Model
@@ -233,7 +234,11 @@ class MlflowHook(BaseHook):
             import mlflow.sklearn
 
             try:
-                return mlflow.sklearn.load_model(local)
+                # skops' safe loader walks every loaded module to resolve types, touching Airflow's
+                # deprecated import shims: ~1000 DeprecationWarnings that would bury the task log.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    return mlflow.sklearn.load_model(local)
             finally:
                 if dst_path is None:
                     shutil.rmtree(target, ignore_errors=True)
