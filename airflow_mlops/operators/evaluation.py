@@ -14,6 +14,7 @@ from airflow_mlops.core.metrics import check_metric, family, task_of
 from airflow_mlops.exceptions import DataInputError, MlopsError, ModelRejected, RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
+from airflow_mlops.templating import json_object_arg
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -129,16 +130,7 @@ class EvaluateModelOperator(BaseOperator):
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
 
     def _thresholds(self) -> dict[str, float]:
-        value = self.thresholds
-        if value is None or value == "":
-            return {}
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as err:
-                raise DataInputError(f"thresholds is not valid JSON: {err}: {self.thresholds!r}") from err
-        if not isinstance(value, dict):
-            raise DataInputError(f"thresholds must be a mapping of metric to bound, got {value!r}")
+        value = json_object_arg("thresholds", self.thresholds)
         try:
             return check_thresholds(value)
         except ValueError as err:

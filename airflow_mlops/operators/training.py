@@ -17,6 +17,7 @@ from airflow_mlops.exceptions import DataInputError, MissingExtraError, MlopsErr
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
 from airflow_mlops.links.training import TrainingJobConsoleLink
+from airflow_mlops.templating import json_object_arg
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -132,30 +133,10 @@ class TrainModelOperator(BaseOperator):
     # ------------------------------------------------------------------ arguments at run time
 
     def _hyperparameters(self) -> dict[str, Any]:
-        value = self.hyperparameters
-        if value is None or value == "":
-            return {}
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as err:
-                raise DataInputError(f"hyperparameters is not valid JSON: {err}: {self.hyperparameters!r}") from err
-        if not isinstance(value, dict):
-            raise DataInputError(f"hyperparameters must be a JSON object, got {type(value).__name__}")
-        return value
+        return json_object_arg("hyperparameters", self.hyperparameters)
 
     def _backend_config(self) -> dict[str, Any]:
-        value = self.backend_config
-        if value is None or value == "":
-            return {}
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as err:
-                raise DataInputError(f"backend_config is not valid JSON: {err}") from err
-        if not isinstance(value, dict):
-            raise DataInputError(f"backend_config must be a JSON object, got {type(value).__name__}")
-        return value
+        return json_object_arg("backend_config", self.backend_config)
 
     def _resolve_entrypoint(self, context: Context) -> str:
         path = os.path.expanduser(str(self.entrypoint))
