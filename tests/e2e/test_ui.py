@@ -12,6 +12,7 @@ Screenshots are kept in tests/artifacts/ui/.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -201,7 +202,8 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
                 assert form.locator(f"[name=element_{field}]").count() == 1, f"form field {field} missing"
             for label in ("Training data", "Evaluation data", "Where to train", "Require a human approval",
                           "Force the promotion", "Reason"):  # fmt: skip
-                assert form.get_by_text(label, exact=True).count() >= 1, f"label {label!r} missing"
+                # the label, followed by the required-field asterisk
+                assert form.get_by_text(re.compile(rf"^{re.escape(label)}\s*\*?$")).count() >= 1, f"{label!r} missing"
             assert form.locator("input[name=element_backend]").input_value() == "local"
             form.get_by_role("combobox").first.click()
             options = page.get_by_role("option")
