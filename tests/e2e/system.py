@@ -290,7 +290,8 @@ def wait_url(url: str, timeout: float, service: Service) -> None:
 def venv_env(**extra: str) -> dict[str, str]:
     """The test process environment with the venv first on PATH (standalone runs ``airflow``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
-    env.pop("AIRFLOW_HOME", None)
+    for var in ("AIRFLOW_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        env.pop(var, None)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env

@@ -72,3 +72,16 @@ def test_runnable_block(page: str, line: int, code: str, tmp_path: Path) -> None
         f"{page}:{line}: the runnable block failed ({proc.returncode})\n--- code ---\n{code}\n"
         f"--- stdout ---\n{proc.stdout[-2000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
     )
+
+
+def test_relative_links_between_pages_resolve() -> None:
+    """A guide whose links lead nowhere cannot be followed: every relative link names a file."""
+    broken = []
+    for page in sorted(DOCS.rglob("*.md")):
+        text = _BLOCK.sub("", page.read_text())  # links inside code blocks are examples
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith(("#", "mailto:")):
+                continue
+            if not (page.parent / target.split("#")[0]).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, broken
