@@ -139,10 +139,11 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
             "still applies). Recorded as forced in the promotion history.",
         ),
         "reason": Param(
-            "",
-            type="string",
+            None,
+            # nullable: a plain string Param with an empty default makes the UI form demand a value
+            type=["null", "string"],
             title="Reason",
-            description="Why this retraining; recorded with the promotion. Empty: the trigger.",
+            description="Why this retraining; recorded with the promotion. Empty: what triggered the run.",
         ),
     },
 )
