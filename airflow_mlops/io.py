@@ -34,3 +34,21 @@ def hash_table(uri: str, *, conn_id: str | None = None) -> str:
         return content_hash(str(uri), storage_options=_storage_options(str(uri), conn_id))
     except DataReadError as err:
         raise DataInputError(str(err)) from err
+
+
+def default_report_dir(kind: str, context: Any) -> str:
+    """``$AIRFLOW_HOME/reports/<kind>/<dag_id>/<run_id>/<task_id>[.<map_index>]`` with portable
+    folder names (a run id like ``manual__2025-01-01T00:00:00+00:00`` has ``:`` and ``+``)."""
+    import os
+    import re
+
+    def safe(part: Any) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", str(part))
+
+    ti = context["ti"]
+    task = ti.task_id
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        task = f"{task}.{map_index}"
+    home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")))
+    return os.path.join(home, "reports", kind, safe(ti.dag_id), safe(ti.run_id), safe(task))

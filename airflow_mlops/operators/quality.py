@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -14,6 +13,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_mlops.core import quality as q
 from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
+from airflow_mlops.io import default_report_dir
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 
 if TYPE_CHECKING:
@@ -184,14 +184,7 @@ class DataQualityGateOperator(BaseOperator):
     def _report_dir(self, context: Context) -> str:
         if self.report_dir:
             return str(self.report_dir)
-        home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")))
-        ti = context["ti"]
-        task = ti.task_id
-        map_index = getattr(ti, "map_index", -1)
-        if map_index is not None and map_index >= 0:
-            task = f"{task}.{map_index}"
-        parts = [_safe(ti.dag_id), _safe(ti.run_id), _safe(task)]
-        return os.path.join(home, "reports", "quality", *parts)
+        return default_report_dir("quality", context)
 
     def _write_report(self, context: Context, summary: dict[str, Any], result: dict[str, Any]) -> dict[str, str]:
         """Write the HTML page and the full result; returns ``{file name: text}``."""
@@ -287,11 +280,6 @@ class DataQualityGateOperator(BaseOperator):
 
 def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
-
-
-def _safe(part: str) -> str:
-    """A run id like ``manual__2025-01-01T00:00:00+00:00`` as a portable folder name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(part))
 
 
 def _is_remote(uri: str) -> bool:

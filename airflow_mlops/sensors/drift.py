@@ -19,6 +19,7 @@ from airflow_mlops.assets import emit, outlet_for, task_origin
 from airflow_mlops.core.drift import DriftConfigError, validate_settings
 from airflow_mlops.exceptions import DataInputError, MlopsError
 from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.io import default_report_dir
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 
 if TYPE_CHECKING:
@@ -345,10 +346,7 @@ class DataDriftSensor(_StrictSensor):
     def _report_location(self, context: Context) -> str:
         if self.report_dir:
             return str(self.report_dir).rstrip("/")
-        ti = context["ti"]
-        home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")))
-        parts = [ti.dag_id, ti.run_id, ti.task_id]
-        return os.path.join(home, "reports", "drift", *(p.replace(os.sep, "_") for p in parts))
+        return default_report_dir("drift", context)
 
     def _write_report(
         self, context: Context, reference: pd.DataFrame, current: pd.DataFrame, result: DriftResult
