@@ -185,7 +185,10 @@ def registry_lock(
             )
             break
         except MlflowException as err:
-            if getattr(err, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            # RESOURCE_DOES_NOT_EXIST is contention too: MLflow's SQL store answers a unique-key
+            # clash by reading the existing model for its message, and the holder may release
+            # (delete) it in between (seen in the eight-way race test).
+            if getattr(err, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
         _break_if_stale(client, lock_name)
         if time.monotonic() > deadline:
