@@ -253,18 +253,7 @@ class AzureMLBackend(TrainingBackend):
         )
 
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
-        self.log.info("Azure ML trigger event for %s: %s", handle.job_id, event)
-        if event.get("status") == "error":
-            return replace(handle, status="failed", message=event.get("message"))
-        current = self.poll(handle)
-        if not current.done:
-            return replace(
-                current,
-                status="failed",
-                message=f"stopped waiting for Azure ML job {handle.job_id} while it is "
-                f"{current.details.get('azure_status')}: {event.get('message') or event.get('status')}",
-            )
-        return current
+        return self.reconcile_event(handle, event, "Azure ML", "azure_status")
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
         client = self._hook().get_conn()

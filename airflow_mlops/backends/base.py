@@ -132,6 +132,37 @@ class TrainingBackend(ABC):
         message = event.get("message") or handle.message
         return replace(handle, status=status, message=message)
 
+    def reconcile_event(
+        self,
+        handle: JobHandle,
+        event: dict[str, Any],
+        service: str,
+        state_key: str,
+        *,
+        poll_on_error: bool = False,
+    ) -> JobHandle:
+        """``handle_event`` for a remote job: the job itself, not the event, has the last word.
+
+        An ``error`` event (the trigger could not read the job) fails with its message, unless
+        ``poll_on_error``; any other event is followed by a :meth:`poll` for the definitive state
+        and failure reason, and a job still running when the trigger gave up fails the wait.
+
+        :param service: the service's name for messages (``"SageMaker"``).
+        :param state_key: the key of ``handle.details`` where :meth:`poll` puts the remote state.
+        """
+        self.log.info("%s trigger event for %s: %s", service, handle.job_id, event)
+        if event.get("status") == "error" and not poll_on_error:
+            return replace(handle, status="failed", message=event.get("message"))
+        current = self.poll(handle)
+        if not current.done:
+            return replace(
+                current,
+                status="failed",
+                message=f"stopped waiting for {service} job {handle.job_id} while it is "
+                f"{current.details.get(state_key)}: {event.get('message') or event.get('status')}",
+            )
+        return current
+
     def cancel(self, handle: JobHandle) -> None:
         """Stop the remote job (called from ``on_kill``). Default: nothing to cancel."""
         self.log.info("Backend %s has nothing to cancel for job %s", self.name, handle.job_id)

@@ -19,7 +19,6 @@ import os
 import re
 import tarfile
 import tempfile
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec
@@ -369,16 +368,7 @@ class SageMakerBackend(TrainingBackend):
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
         """SageMakerTrigger says ``success``/``failed``/``stopped``/``timeout``/``error``: ask the job
         for its definitive state and failure reason, and fail if it is still running."""
-        self.log.info("SageMaker trigger event for %s: %s", handle.job_id, event)
-        current = self.poll(handle)
-        if not current.done:
-            return replace(
-                current,
-                status="failed",
-                message=f"stopped waiting for SageMaker job {handle.job_id} while it is "
-                f"{current.details.get('sagemaker_status')}: {event.get('message') or event.get('status')}",
-            )
-        return current
+        return self.reconcile_event(handle, event, "SageMaker", "sagemaker_status", poll_on_error=True)
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
         hook = self._hook()

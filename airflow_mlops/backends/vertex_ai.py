@@ -431,18 +431,7 @@ class VertexAIBackend(TrainingBackend):
         )
 
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
-        self.log.info("Vertex AI trigger event for %s: %s", handle.job_id, event)
-        if event.get("status") == "error":
-            return replace(handle, status="failed", message=event.get("message"))
-        current = self.poll(handle)
-        if not current.done:
-            return replace(
-                current,
-                status="failed",
-                message=f"stopped waiting for Vertex AI job {handle.job_id} while it is "
-                f"{current.details.get('state')}: {event.get('message') or event.get('status')}",
-            )
-        return current
+        return self.reconcile_event(handle, event, "Vertex AI", "state")
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
         model_dir = handle.details["model_dir"].rstrip("/") + "/"
