@@ -46,7 +46,7 @@ _AZURE_ML_CONN_FIELDS = {
 
 
 def get_provider_info() -> dict:
-    from airflow_mlops import __version__
+    from airflow_mlops.version import __version__
 
     return {
         "package-name": "airflow-mlops",
@@ -132,7 +132,7 @@ def get_provider_info() -> dict:
         "extra-links": [
             "airflow_mlops.links.mlflow.MlflowRunLink",
             "airflow_mlops.links.mlflow.MlflowModelVersionLink",
-            "airflow_mlops.links.mlflow.MlopsReportLink",
+            "airflow_mlops.links.base.MlopsReportLink",
             "airflow_mlops.links.training.TrainingJobConsoleLink",
         ],
         "config": {
@@ -152,3 +152,12 @@ def get_provider_info() -> dict:
             },
         },
     }
+
+
+def ui_field_behaviour(conn_type: str) -> dict:
+    """The connection form's field behaviour for ``conn_type``, as declared above (one source for
+    the hooks' ``get_ui_field_behaviour``, which Airflow before 3.2 reads)."""
+    for entry in get_provider_info()["connection-types"]:
+        if entry["connection-type"] == conn_type:
+            return entry["ui-field-behaviour"]
+    return {}

@@ -1,7 +1,7 @@
-"""Reading templated operator arguments that hold JSON objects.
+"""Templated operator arguments: telling a template from a value, and reading JSON objects.
 
 A dict argument rendered from Jinja (``"{{ params.backend_config | tojson }}"``) arrives as a
-string; this turns either form into a dict, or fails naming the argument.
+string; :func:`json_object_arg` turns either form into a dict, or fails naming the argument.
 """
 
 from __future__ import annotations
@@ -10,6 +10,15 @@ import json
 from typing import Any
 
 from airflow_mlops.exceptions import DataInputError
+
+
+def is_templated(value: Any) -> bool:
+    """True when ``value`` is a string Airflow will render (holds ``{{`` or ``{%``).
+
+    ``__init__`` checks that need the final value skip templated arguments; ``execute`` sees them
+    rendered.
+    """
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def json_object_arg(name: str, value: Any) -> dict[str, Any]:

@@ -35,12 +35,11 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
 
+from airflow_mlops.assets import drift_asset_uri, performance_asset_uri
 from airflow_mlops.operators.evaluation import EvaluateModelOperator
 from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
 from airflow_mlops.operators.training import TrainModelOperator
-from airflow_mlops.sensors.drift import drift_asset_uri
-from airflow_mlops.sensors.performance import performance_asset_uri
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/

@@ -27,6 +27,7 @@ import os
 
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, task
 
+from airflow_mlops.core import tags
 from airflow_mlops.sensors.drift import DataDriftSensor
 from airflow_mlops.sensors.performance import ModelPerformanceSensor
 
@@ -130,8 +131,8 @@ def mlops_drift_monitor():
         from airflow.sdk import get_current_context
 
         ti = get_current_context()["ti"]
-        drift = ti.xcom_pull(task_ids="data_drift", key="drift_summary") or {}
-        perf = ti.xcom_pull(task_ids="model_performance", key="performance_summary")
+        drift = ti.xcom_pull(task_ids="data_drift", key=tags.XCOM_DRIFT_SUMMARY) or {}
+        perf = ti.xcom_pull(task_ids="model_performance", key=tags.XCOM_PERFORMANCE_SUMMARY)
         perf = perf or ti.xcom_pull(task_ids="model_performance") or {}
         drifted = bool(drift.get("drift_detected"))
         degraded = bool(perf.get("degraded"))

@@ -38,7 +38,7 @@ def code_version(path: str) -> str:
             return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    from airflow_mlops import __version__
+    from airflow_mlops.version import __version__
 
     return f"airflow-mlops=={__version__}"
 

@@ -124,9 +124,9 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def normalize_expected(expected: Any) -> str | None | bool:
-    """``None``: no check; ``False``-like sentinel is not used. Returns the expected holder as
-    a string, the string ``"none"`` for "must have no holder", or None for "don't check"."""
+def normalize_expected(expected: Any) -> str | None:
+    """The expected holder of the alias for the compare-and-set: a version string, ``"none"``
+    for "must have no holder yet" (also from "", "null"), or None for "do not check"."""
     if expected is None:
         return None
     text = str(expected).strip()
@@ -141,16 +141,22 @@ def current_holder(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException as err:
-        if _is_not_found(err):
+        if is_not_found(err):
             return None
         raise
 
 
-def _is_not_found(err: Exception) -> bool:
+def is_not_found(err: Exception) -> bool:
+    """True when an ``MlflowException`` says the model, version or alias does not exist.
+
+    MLflow answers a missing alias with RESOURCE_DOES_NOT_EXIST on some stores and with
+    INVALID_PARAMETER_VALUE ("alias ... not found") on others; a down server is neither.
+    """
     code = getattr(err, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE") and (
-        "alias" in str(err).lower() or "not found" in str(err).lower() or "does not exist" in str(err).lower()
-    )
+    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return True
+    text = str(err).lower()
+    return code == "INVALID_PARAMETER_VALUE" and ("alias" in text or "not found" in text or "does not exist" in text)
 
 
 @contextmanager
@@ -179,7 +185,7 @@ def registry_lock(
         try:
             client.create_registered_model(
                 lock_name,
-                tags={"mlops.lock.owner": token, "mlops.lock.expires": str(time.time() + ttl)},
+                tags={tags.LOCK_OWNER: token, tags.LOCK_EXPIRES: str(time.time() + ttl)},
                 description=f"airflow-mlops lock for {name}@{alias}; held by {owner}. "
                 "Safe to delete if no promotion is running.",
             )
@@ -202,7 +208,7 @@ def registry_lock(
     finally:
         try:
             held = client.get_registered_model(lock_name)
-            if held.tags.get("mlops.lock.owner") == token:
+            if held.tags.get(tags.LOCK_OWNER) == token:
                 client.delete_registered_model(lock_name)
         except MlflowException:
             pass  # already broken as stale by someone else; nothing of ours to release
@@ -213,10 +219,10 @@ def _break_if_stale(client: MlflowClient, lock_name: str) -> None:
 
     try:
         held = client.get_registered_model(lock_name)
-        expires = float(held.tags.get("mlops.lock.expires", "0") or 0)
+        expires = float(held.tags.get(tags.LOCK_EXPIRES, "0") or 0)
         if expires and expires < time.time():
             again = client.get_registered_model(lock_name)
-            if again.tags.get("mlops.lock.owner") == held.tags.get("mlops.lock.owner"):
+            if again.tags.get(tags.LOCK_OWNER) == held.tags.get(tags.LOCK_OWNER):
                 client.delete_registered_model(lock_name)
     except MlflowException:
         pass  # released between our create and our read
@@ -264,10 +270,10 @@ def _record(
     }
     if action == "rollback":
         version_tags = {
-            "mlops.rollback.{alias}.at": event.at,
-            "mlops.rollback.{alias}.from_version": previous or NO_HOLDER,
-            "mlops.rollback.{alias}.reason": reason or "",
-            "mlops.rollback.{alias}.by": by,
+            tags.ROLLBACK_AT: event.at,
+            tags.ROLLBACK_FROM: previous or NO_HOLDER,
+            tags.ROLLBACK_REASON: reason or "",
+            tags.ROLLBACK_BY: by,
         }
     for key, value in version_tags.items():
         client.set_model_version_tag(name, version, key.format(alias=alias), value)

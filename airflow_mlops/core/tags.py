@@ -1,4 +1,5 @@
-"""Names of the MLflow tags airflow-mlops reads and writes: the contract between its parts.
+"""Names of the MLflow tags and XCom keys airflow-mlops reads and writes: the contract between
+its parts, in one place.
 
 Training writes lineage on the model version; evaluation writes its decision record; promotion
 and rollback write history; the drift sensor reads the training data back from lineage.
@@ -29,7 +30,7 @@ AIRFLOW_TASK_ID = "mlops.airflow.task_id"
 
 # Evaluation, on the candidate version (EvaluateModelOperator).
 EVAL_DECISION = "mlops.eval.decision"  # "promote" | "reject"
-EVAL_RECORD = "mlops.eval.record"  # JSON decision record (DESIGN.md)
+EVAL_RECORD = "mlops.eval.record"  # JSON decision record (docs/operators/evaluation.md)
 EVAL_METRIC = "mlops.eval.metric"  # name of the deciding metric
 EVAL_METRICS = "mlops.eval.metrics"  # JSON {metric: value} of the candidate on eval_data
 EVAL_DATA_URI = "mlops.eval.data.uri"
@@ -44,12 +45,29 @@ PROMOTED_AT = "mlops.promotion.{alias}.at"
 PROMOTED_REASON = "mlops.promotion.{alias}.reason"
 PROMOTED_BY = "mlops.promotion.{alias}.by"  # dag_id/run_id/task_id
 PROMOTED_FORCED = "mlops.promotion.{alias}.forced"
+# On the version an alias was rolled back to:
+ROLLBACK_AT = "mlops.rollback.{alias}.at"
+ROLLBACK_FROM = "mlops.rollback.{alias}.from_version"
+ROLLBACK_REASON = "mlops.rollback.{alias}.reason"
+ROLLBACK_BY = "mlops.rollback.{alias}.by"  # dag_id/run_id/task_id
+
+# The registry lock: a transient registered model <name>.mlops-lock.<alias> with these tags.
+LOCK_OWNER = "mlops.lock.owner"
+LOCK_EXPIRES = "mlops.lock.expires"  # epoch seconds
 
 # Quality gate, on the MLflow run that holds its report (DataQualityGateOperator).
 QUALITY_DATA_URI = "mlops.quality.data.uri"
 QUALITY_SUITE = "mlops.quality.suite"
 QUALITY_FAIL_ON = "mlops.quality.fail_on"
 QUALITY_SUCCESS = "mlops.quality.success"  # "true" | "false": the gate's verdict
+
+# Drift check, on the MLflow run that holds its report (DataDriftSensor).
+DRIFT_ASSET = "mlops.drift.asset"
+DRIFT_DETECTED = "mlops.drift.detected"  # "true" | "false"
+
+# XCom keys besides return_value, shared by the sensors and the reference DAGs.
+XCOM_DRIFT_SUMMARY = "drift_summary"
+XCOM_PERFORMANCE_SUMMARY = "performance_summary"
 
 
 def history_key(alias: str, seq: int) -> str:

@@ -44,12 +44,9 @@ class AzureMLHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form, as declared once in ``provider_info``."""
-        from airflow_mlops.provider_info import get_provider_info
+        from airflow_mlops.provider_info import ui_field_behaviour
 
-        for conn in get_provider_info()["connection-types"]:
-            if conn["connection-type"] == cls.conn_type:
-                return conn["ui-field-behaviour"]
-        return {}  # pragma: no cover - provider_info always declares it
+        return ui_field_behaviour(cls.conn_type)
 
     @cached_property
     def _connection(self) -> Any:

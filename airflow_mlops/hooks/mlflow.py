@@ -1,21 +1,68 @@
-"""MLflow hook: one place that knows where the tracking server and the registry are."""
+"""MLflow hook: where the tracking server and the registry are, and every call made to them.
+
+Operators and sensors sequence these methods; they never hold an ``MlflowClient`` themselves.
+The alias protocol (lock, compare-and-set, history) lives in :mod:`airflow_mlops.core.registry`
+and is driven with the client from :meth:`MlflowHook.session`. Every MLflow error leaves this
+module as one of two exceptions: :class:`~airflow_mlops.exceptions.RegistryError` when the
+request itself is wrong (no such model, version or alias; an invalid value: a retry cannot help),
+:class:`~airflow_mlops.exceptions.MlopsError` when the server failed or is unreachable (retried).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tempfile
 import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
+from airflow_mlops.core.registry import is_not_found
+from airflow_mlops.exceptions import MlopsError, PromotionConflict, RegistryError
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from airflow_mlops.core.registry import AliasMove
+
+MODELS_SCHEME = "models:/"
+_MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?$")
+# MLflow refuses these codes for the request itself; anything else is the server's problem.
+_REQUEST_ERRORS = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
+_PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value
+_METRIC_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``models:/<name>@<alias>``, ``models:/<name>/<version>`` or ``models:/<name>`` ->
+    ``(name, alias, version)``.
+
+    :raises ValueError: naming the reference when it is not one of these forms.
+    """
+    match = _MODEL_REF.match(str(uri).strip())
+    if not match:
+        raise ValueError(f"{uri!r} is not a model reference like models:/<name>@<alias> or models:/<name>/<version>")
+    return match["name"], match["alias"], match["version"]
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """Where :meth:`MlflowHook.log_report_run` put a report."""
+
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+    url: str | None
 
 # MLflow reads credentials from the environment at request time; a session sets them for the
 # duration of a block and restores what was there. One session at a time per process.
@@ -72,7 +119,7 @@ class MlflowHook(BaseHook):
         try:
             return self.get_connection(self.mlflow_conn_id)
         except Exception as err:
-            if self.mlflow_conn_id == self.default_conn_name and _is_not_found(err):
+            if self.mlflow_conn_id == self.default_conn_name and _is_missing_connection(err):
                 return None
             raise
 
@@ -191,21 +238,165 @@ class MlflowHook(BaseHook):
             return None
         return f"{self.ui_base_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
-    def get_alias_version(self, name: str, alias: str) -> ModelVersion | None:
-        """The model version holding ``alias`` of ``name``; None when the alias (or model) does not exist."""
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Map MLflow failures inside the block to this package's exceptions, naming ``doing``.
+
+        The one error mapping of the package: a request MLflow refuses (no such model, version or
+        alias; an invalid value) is a :class:`RegistryError` (a retry cannot help); a server error
+        or an unreachable server is an :class:`MlopsError` (retried by Airflow).
+        """
         from mlflow.exceptions import MlflowException
 
-        with self.session() as client:
+        try:
+            yield
+        except MlflowException as err:
+            if getattr(err, "error_code", "") in _REQUEST_ERRORS:
+                raise RegistryError(f"{doing}: {err.message}") from err
+            raise MlopsError(f"MLflow at {self.tracking_uri} failed while {doing}: {err.message}") from err
+        except OSError as err:  # requests' ConnectionError is an OSError
+            raise MlopsError(f"MLflow at {self.tracking_uri} is unreachable while {doing}: {err}") from err
+
+    def get_model_version(
+        self,
+        name: str,
+        *,
+        alias: str | None = None,
+        version: str | int | None = None,
+        missing_ok: bool = False,
+    ) -> ModelVersion | None:
+        """The model version ``name@alias`` or ``name`` v``version`` (exactly one of the two).
+
+        :param missing_ok: return None, instead of raising, when the model, version or alias does
+            not exist (e.g. "no champion yet").
+        :raises RegistryError: it does not exist (unless ``missing_ok``), or the version is not a
+            version number.
+        :raises MlopsError: MLflow failed or is unreachable.
+        """
+        from mlflow.exceptions import MlflowException
+
+        if (alias is None) == (version is None):
+            raise ValueError("get_model_version takes exactly one of alias and version")
+        what = f"{name}@{alias}" if alias is not None else f"{name} v{version}"
+        with self.errors(f"looking up {what} in the registry at {self.registry_uri}"), self.session() as client:
             try:
-                return client.get_model_version_by_alias(name, alias)
+                if alias is not None:
+                    return client.get_model_version_by_alias(name, alias)
+                return client.get_model_version(name, str(version))
             except MlflowException as err:
-                code = getattr(err, "error_code", "")
-                text = str(err).lower()
-                if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE") and (
-                    "not found" in text or "does not exist" in text
-                ):
+                if missing_ok and is_not_found(err):
                     return None
                 raise
+
+    def set_version_tags(self, name: str, version: str | int, tags: Mapping[str, str]) -> None:
+        """Write ``tags`` on a model version (values are strings)."""
+        with self.errors(f"tagging {name} v{version}"), self.session() as client:
+            for key, value in tags.items():
+                client.set_model_version_tag(name, str(version), key, value)
+
+    def log_report_run(
+        self,
+        *,
+        experiment: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        metrics: Mapping[str, float],
+        artifacts: Mapping[str, str],
+        artifact_path: str,
+        failed: bool = False,
+    ) -> ReportRun:
+        """One MLflow run holding a report: tags, metrics and text files, then terminated.
+
+        :param artifacts: ``{file name: text}`` written under ``artifact_path`` in the run.
+        :param failed: end the run as FAILED (e.g. a gate that failed) instead of FINISHED; a run
+            whose logging broke half-way also ends FAILED.
+        """
+        from mlflow.entities import Metric
+
+        with self.errors(f"logging the {artifact_path} report to experiment {experiment!r}"), self.session() as client:
+            experiment_id = self.get_or_create_experiment(experiment)
+            run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+            run_id = run.info.run_id
+            try:
+                now = int(time.time() * 1000)
+                batch = [Metric(metric_key(k), float(v), now, 0) for k, v in metrics.items() if v is not None]
+                if batch:
+                    client.log_batch(run_id, metrics=batch)
+                with tempfile.TemporaryDirectory(prefix="mlops-report-") as tmp:
+                    for file_name, text in artifacts.items():
+                        with open(os.path.join(tmp, file_name), "w", encoding="utf-8") as fh:
+                            fh.write(text)
+                    client.log_artifacts(run_id, tmp, artifact_path=artifact_path)
+                client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
+            except Exception:
+                client.set_terminated(run_id, "FAILED")
+                raise
+        return ReportRun(run_id, experiment_id, f"{run.info.artifact_uri}/{artifact_path}", self.run_url(experiment_id, run_id))
+
+    def log_and_register(
+        self,
+        name: str,
+        *,
+        experiment: str,
+        run_name: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        model_dir: str,
+        files: tuple[str, ...] = (),
+    ) -> tuple[str, str, str]:
+        """One run holding params, metrics and a model directory byte for byte; then a new
+        registered version of ``name`` from it, with ``tags`` on both.
+
+        :param model_dir: an MLflow model directory (with ``MLmodel``), logged as ``model/``.
+        :param files: more files logged at the run's root (e.g. ``metrics.json``).
+        :return: ``(run_id, experiment_id, version)``
+        """
+        import mlflow
+
+        with self.errors(f"logging and registering a version of {name}"), self.session():
+            experiment_id = self.get_or_create_experiment(experiment)
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+                if params:
+                    mlflow.log_params({k: param_value(v) for k, v in params.items()})
+                if metrics:
+                    mlflow.log_metrics(dict(metrics))
+                mlflow.log_artifacts(model_dir, artifact_path="model")
+                for path in files:
+                    mlflow.log_artifact(path)
+            version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=dict(tags))
+        return run.info.run_id, experiment_id, str(version.version)
+
+    def promote(self, name: str, version: str | int, **kwargs: Any) -> AliasMove:
+        """Move ``name@alias`` to ``version`` with the registry protocol
+        (:func:`airflow_mlops.core.registry.promote`; keyword arguments as there).
+
+        :raises PromotionConflict: the alias moved since the decision, or the lock was not free.
+        :raises RegistryError: no such model or version, or an invalid request.
+        :raises MlopsError: MLflow failed or is unreachable (nothing moved, or the retry completes it).
+        """
+        from airflow_mlops.core import registry
+
+        return self._move(registry.promote, name, f"moving @{kwargs.get('alias', 'champion')} of {name} to v{version}", version, **kwargs)
+
+    def rollback(self, name: str, **kwargs: Any) -> AliasMove:
+        """Move ``name@alias`` back along its history
+        (:func:`airflow_mlops.core.registry.rollback`; keyword arguments as there); errors as
+        :meth:`promote`."""
+        from airflow_mlops.core import registry
+
+        return self._move(registry.rollback, name, f"rolling back @{kwargs.get('alias', 'champion')} of {name}", **kwargs)
+
+    def _move(self, fn: Callable[..., AliasMove], name: str, doing: str, *args: Any, **kwargs: Any) -> AliasMove:
+        from airflow_mlops.core.registry import RegistryConflict, RegistryStateError
+
+        try:
+            with self.errors(doing), self.session() as client:
+                return fn(client, name, *args, **kwargs)
+        except RegistryConflict as err:
+            raise PromotionConflict(str(err)) from err
+        except RegistryStateError as err:
+            raise RegistryError(str(err)) from err
 
     def load_model(self, name: str, version: str | int, dst_path: str | None = None) -> Any:
         """Download version ``version`` of ``name`` through this connection and load it.
@@ -258,12 +449,10 @@ class MlflowHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from airflow_mlops.provider_info import get_provider_info
+        """The connection form, as declared once in ``provider_info``."""
+        from airflow_mlops.provider_info import ui_field_behaviour
 
-        for conn_type in get_provider_info()["connection-types"]:
-            if conn_type["connection-type"] == cls.conn_type:
-                return conn_type["ui-field-behaviour"]
-        return {}
+        return ui_field_behaviour(cls.conn_type)
 
 
 def _explicit_fluent_uris() -> tuple[str | None, str | None]:
@@ -273,6 +462,17 @@ def _explicit_fluent_uris() -> tuple[str | None, str | None]:
     return getattr(tracking_utils, "_tracking_uri", None), getattr(registry_utils, "_registry_uri", None)
 
 
-def _is_not_found(err: Exception) -> bool:
+def metric_key(name: str) -> str:
+    """``name`` with the characters MLflow refuses in a metric key replaced (max 200 characters)."""
+    return _METRIC_KEY.sub("_", str(name))[:200]
+
+
+def param_value(value: Any) -> str:
+    """A param value as MLflow stores it: strings as they are, anything else as JSON, capped."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:_PARAM_VALUE_MAX]
+
+
+def _is_missing_connection(err: Exception) -> bool:
     name = type(err).__name__
     return name in ("AirflowNotFoundException", "ConnectionNotFound") or "isn't defined" in str(err)

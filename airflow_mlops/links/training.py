@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow_mlops.links.mlflow import _XComUrlLink
+from airflow_mlops.links.base import XComUrlLink
 
 
-class TrainingJobConsoleLink(_XComUrlLink):
+class TrainingJobConsoleLink(XComUrlLink):
     """Opens the training job in its backend's console; empty for the local backend."""
 
     name = "Training job"

@@ -11,19 +11,15 @@ from airflow.sdk import BaseOperator
 
 from airflow_mlops.core.evaluation import BOOTSTRAP_CHOICES, PROMOTE, check_thresholds
 from airflow_mlops.core.metrics import check_metric, family, task_of
-from airflow_mlops.exceptions import DataInputError, MlopsError, ModelRejected, RegistryError
+from airflow_mlops.exceptions import DataInputError, ModelRejected, RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
-from airflow_mlops.templating import json_object_arg
+from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ON_REJECT_CHOICES = ("skip", "fail")
-
-
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class EvaluateModelOperator(BaseOperator):
@@ -106,7 +102,7 @@ class EvaluateModelOperator(BaseOperator):
             min_improvement = float(min_improvement)
         except (TypeError, ValueError) as err:
             raise ValueError(f"min_improvement must be a number, got {min_improvement!r}") from err
-        if thresholds is not None and not _templated(thresholds):
+        if thresholds is not None and not is_templated(thresholds):
             check_thresholds(thresholds)
             mixed = sorted(m for m in thresholds if task_of(m) != task_of(metric))
             if mixed:
@@ -164,8 +160,8 @@ class EvaluateModelOperator(BaseOperator):
         X, y = df.drop(columns=[target]), df[target]
         self.log.info("Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(df), self.metric)
 
-        self._check_version(name, candidate)
-        champion = self.hook.get_alias_version(name, self.champion_alias)
+        self.hook.get_model_version(name, version=candidate)
+        champion = self.hook.get_model_version(name, alias=self.champion_alias, missing_ok=True)
         champion_version = str(champion.version) if champion is not None else None
         if champion_version is None:
             self.log.info("No version of %s holds @%s", name, self.champion_alias)
@@ -201,15 +197,17 @@ class EvaluateModelOperator(BaseOperator):
             self.log.info("Evaluation: %s", reason)
         self.log.info("Decision for %s v%s: %s", name, candidate, record["decision"].upper())
 
-        with self.hook.session() as client:
-            for key, value in {
+        self.hook.set_version_tags(
+            name,
+            candidate,
+            {
                 tags.EVAL_DECISION: record["decision"],
                 tags.EVAL_RECORD: json.dumps(record, sort_keys=True),
                 tags.EVAL_METRIC: self.metric,
                 tags.EVAL_METRICS: json.dumps(record["candidate"]["metrics"], sort_keys=True),
                 tags.EVAL_DATA_URI: str(self.eval_data),
-            }.items():
-                client.set_model_version_tag(name, candidate, key, value)
+            },
+        )
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, candidate))
 
         if record["decision"] == PROMOTE:
@@ -222,17 +220,6 @@ class EvaluateModelOperator(BaseOperator):
             raise ModelRejected(f"{name} v{candidate} rejected: {summary}", record=record)
         self.log.info("on_reject='skip': skipping this task and the promotion after it")
         raise AirflowSkipException(f"{name} v{candidate} rejected: {summary}")
-
-    def _check_version(self, name: str, version: str) -> None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            with self.hook.session() as client:
-                client.get_model_version(name, version)
-        except MlflowException as err:
-            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise RegistryError(f"{name} has no version {version!r}: {err.message}") from err
-            raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
 
     def _score(self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]) -> dict[str, float]:
         """Score one version on every metric in ``wanted``; failing a ``required`` one is an error,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -13,8 +12,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_mlops.core import quality as q
 from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
-from airflow_mlops.io import default_report_dir
+from airflow_mlops.io import default_report_dir, write_report
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
+from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -89,7 +89,7 @@ class DataQualityGateOperator(BaseOperator):
             raise ValueError("suite must be a suite file path or a non-empty list of expectation dicts")
         if not isinstance(suite, (str, os.PathLike, list, tuple)):
             raise ValueError(f"suite must be a file path or a list of expectation dicts, got {type(suite).__name__}")
-        if not _is_template(fail_on) and fail_on not in q.FAIL_ON:
+        if not is_templated(fail_on) and fail_on not in q.FAIL_ON:
             raise ValueError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {fail_on!r}")
         if isinstance(result_format, str) and result_format.upper() not in q.RESULT_FORMATS:
             raise ValueError(f"result_format must be one of {', '.join(q.RESULT_FORMATS)}, got {result_format!r}")
@@ -189,16 +189,11 @@ class DataQualityGateOperator(BaseOperator):
     def _write_report(self, context: Context, summary: dict[str, Any], result: dict[str, Any]) -> dict[str, str]:
         """Write the HTML page and the full result; returns ``{file name: text}``."""
         folder = self._report_dir(context)
-        result_uri = _join(folder, REPORT_JSON)
-        report_uri = _join(folder, REPORT_HTML)
-        summary["result_uri"] = _as_uri(result_uri)
-        summary["report_uri"] = _as_uri(report_uri)
-        artefacts = {
-            REPORT_JSON: json.dumps(result, indent=1, default=str),
-            REPORT_HTML: q.render_html(summary, result, result_link=REPORT_JSON),
-        }
-        _write_text(result_uri, artefacts[REPORT_JSON])
-        _write_text(report_uri, artefacts[REPORT_HTML])
+        artefacts = {REPORT_JSON: json.dumps(result, indent=1, default=str)}
+        summary["result_uri"] = write_report(folder, REPORT_JSON, artefacts[REPORT_JSON])
+        # the page links the JSON by its file name, which sits beside it
+        artefacts[REPORT_HTML] = q.render_html(summary, result, result_link=REPORT_JSON)
+        summary["report_uri"] = write_report(folder, REPORT_HTML, artefacts[REPORT_HTML])
         self.log.info("Wrote the quality report to %s (full result: %s)", summary["report_uri"], summary["result_uri"])
         MlopsReportLink.persist(context, summary["report_uri"])
         return artefacts
@@ -207,53 +202,41 @@ class DataQualityGateOperator(BaseOperator):
         from airflow_mlops.core import tags
 
         ti = context["ti"]
-        with self.hook.session() as client:
-            experiment_id = self.hook.get_or_create_experiment(self.mlflow_experiment)
-            run = client.create_run(
-                experiment_id,
-                run_name=f"{ti.dag_id}.{ti.task_id}",
-                tags={
-                    tags.AIRFLOW_DAG_ID: ti.dag_id,
-                    tags.AIRFLOW_RUN_ID: ti.run_id,
-                    tags.AIRFLOW_TASK_ID: ti.task_id,
-                    tags.QUALITY_DATA_URI: summary["data"] or "",
-                    tags.QUALITY_SUITE: summary["suite"] or "",
-                    tags.QUALITY_FAIL_ON: summary["fail_on"],
-                    tags.QUALITY_SUCCESS: str(summary["success"]).lower(),
-                },
-            )
-            run_id = run.info.run_id
-            try:
-                stats = summary["statistics"]
-                metrics = {
-                    "evaluated_expectations": summary["evaluated"],
-                    "failed_expectations": len(summary["failed"]),
-                    "success_percent": stats.get("success_percent") or 0.0,
-                    **{f"failed_{k}": v for k, v in stats["failed_by_severity"].items()},
-                }
-                if "row_count" in stats:
-                    metrics["row_count"] = stats["row_count"]
-                for key, value in metrics.items():
-                    client.log_metric(run_id, key, float(value))
-                with tempfile.TemporaryDirectory(prefix="mlops-quality-") as tmp:
-                    for name, text in artefacts.items():
-                        with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
-                            fh.write(text)
-                    client.log_artifacts(run_id, tmp, artifact_path="quality")
-                client.set_terminated(run_id, "FINISHED" if summary["success"] else "FAILED")
-            except Exception:
-                client.set_terminated(run_id, "FAILED")
-                raise
-            summary["mlflow_run_id"] = run_id
-            summary["mlflow_artifact_uri"] = f"{run.info.artifact_uri}/quality/{REPORT_HTML}"
-            url = self.hook.run_url(experiment_id, run_id)
+        stats = summary["statistics"]
+        metrics = {
+            "evaluated_expectations": summary["evaluated"],
+            "failed_expectations": len(summary["failed"]),
+            "success_percent": stats.get("success_percent") or 0.0,
+            **{f"failed_{k}": v for k, v in stats["failed_by_severity"].items()},
+        }
+        if "row_count" in stats:
+            metrics["row_count"] = stats["row_count"]
+        run = self.hook.log_report_run(
+            experiment=self.mlflow_experiment,
+            run_name=f"{ti.dag_id}.{ti.task_id}",
+            tags={
+                tags.AIRFLOW_DAG_ID: ti.dag_id,
+                tags.AIRFLOW_RUN_ID: ti.run_id,
+                tags.AIRFLOW_TASK_ID: ti.task_id,
+                tags.QUALITY_DATA_URI: summary["data"] or "",
+                tags.QUALITY_SUITE: summary["suite"] or "",
+                tags.QUALITY_FAIL_ON: summary["fail_on"],
+                tags.QUALITY_SUCCESS: str(summary["success"]).lower(),
+            },
+            metrics=metrics,
+            artifacts=artefacts,
+            artifact_path="quality",
+            failed=not summary["success"],
+        )
+        summary["mlflow_run_id"] = run.run_id
+        summary["mlflow_artifact_uri"] = f"{run.artifact_uri}/{REPORT_HTML}"
         self.log.info(
             "Logged the quality report to MLflow run %s (experiment %s) at %s",
-            run_id,
+            run.run_id,
             self.mlflow_experiment,
             summary["mlflow_artifact_uri"],
         )
-        MlflowRunLink.persist(context, url)
+        MlflowRunLink.persist(context, run.url)
 
     def _log_verdict(self, summary: dict[str, Any]) -> None:
         failed = summary["failed"]
@@ -276,35 +259,3 @@ class DataQualityGateOperator(BaseOperator):
                 summary["evaluated"],
                 summary["fail_on"],
             )
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
-def _join(folder: str, name: str) -> str:
-    return folder.rstrip("/") + "/" + name if _is_remote(folder) else os.path.join(folder, name)
-
-
-def _as_uri(path: str) -> str:
-    if _is_remote(path) or path.startswith("file://"):
-        return path
-    return "file://" + os.path.abspath(path)
-
-
-def _write_text(path: str, text: str) -> None:
-    if _is_remote(path):
-        import fsspec
-
-        with fsspec.open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return
-    if path.startswith("file://"):
-        path = path[len("file://") :]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_mlops.assets import emit, model_alias_uri, outlet_for, task_origin
-from airflow_mlops.exceptions import MlopsError, PromotionConflict, RegistryError
+from airflow_mlops.exceptions import RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
 
@@ -68,31 +68,6 @@ class _AliasOperator(BaseOperator):
         )
         return result
 
-    def _run(self, fn: Any, **kwargs: Any) -> Any:
-        from mlflow.exceptions import MlflowException
-
-        from airflow_mlops.core.registry import RegistryConflict, RegistryStateError
-
-        try:
-            with self.hook.session() as client:
-                return fn(client, self.model_name, alias=self.alias, **kwargs)
-        except RegistryConflict as err:
-            raise PromotionConflict(str(err)) from err
-        except RegistryStateError as err:
-            raise RegistryError(str(err)) from err
-        except MlflowException as err:
-            if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(f"{self.model_name}: {err.message}") from err
-            raise MlopsError(
-                f"MLflow at {self.hook.tracking_uri} failed while moving @{self.alias} of "
-                f"{self.model_name}: {err.message}"
-            ) from err
-        except OSError as err:  # requests' ConnectionError is an OSError
-            raise MlopsError(
-                f"MLflow at {self.hook.tracking_uri} is unreachable; @{self.alias} of {self.model_name} "
-                f"was not changed: {err}"
-            ) from err
-
 
 class PromoteModelOperator(_AliasOperator):
     """
@@ -138,15 +113,14 @@ class PromoteModelOperator(_AliasOperator):
         self.forced = forced
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.core.registry import promote
-
         version = str(self.version).strip()
         if not version or version.lower() == "none":
             raise RegistryError(f"no version to promote for {self.model_name} (got {self.version!r})")
         forced = str(self.forced).strip().lower() in ("true", "1", "yes")
-        move = self._run(
-            promote,
-            version=version,
+        move = self.hook.promote(
+            self.model_name,
+            version,
+            alias=self.alias,
             expected_current=self.expected_current,
             reason=self.reason,
             forced=forced,
@@ -206,10 +180,9 @@ class RollbackModelOperator(_AliasOperator):
         self.to_version = to_version
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.core.registry import rollback
-
-        move = self._run(
-            rollback,
+        move = self.hook.rollback(
+            self.model_name,
+            alias=self.alias,
             to_version=self.to_version,
             reason=self.reason,
             origin=task_origin(context),

@@ -17,7 +17,7 @@ from airflow_mlops.exceptions import DataInputError, MissingExtraError, MlopsErr
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
 from airflow_mlops.links.training import TrainingJobConsoleLink
-from airflow_mlops.templating import json_object_arg
+from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,11 +26,6 @@ BACKEND_EXTRAS: dict[str, str] = {"sagemaker": "amazon", "vertex_ai": "google", 
 """The pip extra each cloud backend needs (``pip install 'airflow-mlops[<extra>]'``)."""
 
 _DEFERRED_KEY = "training_job"  # XCom copy of the deferral kwargs (handle, info)
-_PARAM_VALUE_MAX = 6000  # MLflow's limit for a param value
-
-
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class TrainModelOperator(BaseOperator):
@@ -106,7 +101,7 @@ class TrainModelOperator(BaseOperator):
             raise ValueError("train_data is required")
         if not registered_model_name:
             raise ValueError("registered_model_name is required")
-        if not _templated(backend) and backend not in BACKENDS:
+        if not is_templated(backend) and backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
         if hyperparameters is not None and not isinstance(hyperparameters, (dict, str)):
             raise ValueError(f"hyperparameters must be a dict or a JSON string, got {type(hyperparameters).__name__}")
@@ -317,7 +312,16 @@ class TrainModelOperator(BaseOperator):
         )
         name = str(self.registered_model_name)
         started = time.monotonic()
-        run_id, experiment_id, version = self._log_and_register(name, spec, metrics, tags, output)
+        run_id, experiment_id, version = self.hook.log_and_register(
+            name,
+            experiment=str(self.experiment_name or name),
+            run_name=spec.job_name,
+            params=spec.params,
+            metrics=metrics,
+            tags=tags,
+            model_dir=model_dir,
+            files=(os.path.join(output, "metrics.json"),),
+        )
         self.log.info(
             "Registered %s v%s from run %s in %.1fs; metrics %s",
             name,
@@ -338,26 +342,3 @@ class TrainModelOperator(BaseOperator):
             "model_version": str(version),
             "metrics": metrics,
         }
-
-    def _log_and_register(
-        self, name: str, spec: TrainingJobSpec, metrics: dict[str, float], tags: dict[str, str], output: str
-    ) -> tuple[str, str, str]:
-        """One run holding params, metrics and the job's model files byte for byte; then the version."""
-        import mlflow
-
-        with self.hook.session():
-            experiment_id = self.hook.get_or_create_experiment(str(self.experiment_name or name))
-            with mlflow.start_run(experiment_id=experiment_id, run_name=spec.job_name, tags=tags) as run:
-                if spec.params:
-                    mlflow.log_params({k: _param_value(v) for k, v in spec.params.items()})
-                if metrics:
-                    mlflow.log_metrics(metrics)
-                mlflow.log_artifacts(os.path.join(output, "model"), artifact_path="model")
-                mlflow.log_artifact(os.path.join(output, "metrics.json"))
-            version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=tags)
-        return run.info.run_id, experiment_id, str(version.version)
-
-
-def _param_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text[:_PARAM_VALUE_MAX]

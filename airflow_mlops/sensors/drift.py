@@ -5,22 +5,20 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
-import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import PokeReturnValue
 
-from airflow_mlops.assets import emit, outlet_for, task_origin
+from airflow_mlops.assets import DRIFT_ASSET_ALIAS, drift_asset_uri, emit, outlet_for, subject_of, task_origin
+from airflow_mlops.core import tags
 from airflow_mlops.core.drift import DriftConfigError, validate_settings
-from airflow_mlops.exceptions import DataInputError, MlopsError
-from airflow_mlops.hooks.mlflow import MlflowHook
-from airflow_mlops.io import default_report_dir
+from airflow_mlops.exceptions import DataInputError, RegistryError
+from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
+from airflow_mlops.io import default_report_dir, write_report
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
+from airflow_mlops.sensors.base import StrictSensor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,65 +26,7 @@ if TYPE_CHECKING:
 
     from airflow_mlops.core.drift import ColumnDrift, DriftResult
 
-DRIFT_ASSET_ALIAS = "mlops_drift"
-"""Alias through which the drift event is emitted when its URI depends on templated fields."""
-MODELS_SCHEME = "models:/"
-_MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?$")
-
-
-def drift_asset_uri(name: str) -> str:
-    """``x-mlops://drift/<name>``: the Asset a retraining DAG schedules on (``name``: model or dataset)."""
-    if "{{" in name or "{%" in name:
-        return f"x-mlops://drift/{name}"
-    return f"x-mlops://drift/{quote(name, safe='-_.~@')}"
-
-
-def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
-    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` -> (name, alias, version)."""
-    match = _MODEL_REF.match(uri.strip())
-    if not match:
-        raise ValueError(f"{uri!r} is not a model reference like models:/<name>@<alias> or models:/<name>/<version>")
-    return match["name"], match["alias"], match["version"]
-
-
-def _dataset_name(uri: str) -> str:
-    """A stable name for a data URI: its last path segment without the format suffix."""
-    base = uri.rstrip("/").rsplit("/", 1)[-1] or uri
-    for suffix in (".parquet", ".pq", ".parq", ".csv.gz", ".csv", ".tsv"):
-        if base.lower().endswith(suffix):
-            return base[: -len(suffix)]
-    return base
-
-
-def subject_of(reference: str, model_name: str | None) -> str:
-    """What the drift event is about: the model name, else the model of a ``models:/`` reference,
-    else the reference dataset's name."""
-    if model_name:
-        return model_name
-    if reference.startswith(MODELS_SCHEME) and "{{" not in reference:
-        return parse_model_uri(reference)[0]
-    if reference.startswith(MODELS_SCHEME):
-        return reference[len(MODELS_SCHEME) :].split("@")[0].split("/")[0]
-    return _dataset_name(reference)
-
-
-class _StrictSensor(BaseSensorOperator):
-    """A sensor whose bad input fails the task even with ``soft_fail``.
-
-    ``soft_fail`` turns an ``AirflowFailException`` raised by ``poke`` into a skip; a skipped
-    monitor looks exactly like "nothing happened", so unusable input must fail instead.
-    """
-
-    def execute(self, context: Context) -> Any:
-        try:
-            return super().execute(context)
-        except AirflowSkipException as err:
-            if isinstance(err.__cause__, DataInputError):
-                raise err.__cause__ from None
-            raise
-
-
-class DataDriftSensor(_StrictSensor):
+class DataDriftSensor(StrictSensor):
     """
     Wait until the current data has drifted from the reference data, column by column.
 
@@ -257,7 +197,7 @@ class DataDriftSensor(_StrictSensor):
         summary["report_uri"] = self._write_report(context, reference, current, result) if self.report else None
         if self.mlflow_conn_id:
             self._log_to_mlflow(context, summary)
-        context["ti"].xcom_push(key="drift_summary", value=summary)
+        context["ti"].xcom_push(key=tags.XCOM_DRIFT_SUMMARY, value=summary)
         if result.drift_detected:
             emit(context, self._outlet, summary["asset_uri"], {**summary, **task_origin(context)})
             self.log.info("Emitting the drift event on %s", summary["asset_uri"])
@@ -296,7 +236,6 @@ class DataDriftSensor(_StrictSensor):
         reference = str(self.reference).strip()
         if not reference.startswith(MODELS_SCHEME):
             return reference, None
-        from airflow_mlops.core import tags
 
         try:
             name, alias, version = parse_model_uri(reference)
@@ -317,25 +256,14 @@ class DataDriftSensor(_StrictSensor):
         return data_uri, label
 
     def _model_version(self, name: str, alias: str | None, version: str | None) -> Any:
-        from mlflow.exceptions import MlflowException
-
         try:
-            with self.hook.session() as client:
-                if version:
-                    return client.get_model_version(name, version)
-                getter = getattr(self.hook, "get_alias_version", None)
-                found = getter(name, alias) if getter else client.get_model_version_by_alias(name, alias)
-        except MlflowException as err:
-            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                target = f"@{alias}" if alias else f"version {version}"
-                raise DataInputError(
-                    f"reference models:/{name}: {target} does not exist in the registry at "
-                    f"{self.hook.registry_uri}: {err.message}"
-                ) from err
-            raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
+            found = self.hook.get_model_version(name, alias=alias, version=version, missing_ok=True)
+        except RegistryError as err:
+            raise DataInputError(f"reference models:/{name}: {err}") from err
         if found is None:
+            target = f"@{alias}" if alias else f"version {version}"
             raise DataInputError(
-                f"reference models:/{name}@{alias}: no version of {name} holds @{alias} in the registry at "
+                f"reference models:/{name}: no version of {name} holds {target} in the registry at "
                 f"{self.hook.registry_uri}"
             )
         return found
@@ -364,68 +292,43 @@ class DataDriftSensor(_StrictSensor):
                 threshold=self.threshold,
                 per_column_threshold=self.per_column_threshold,
             )
-            uri = _write_text(location, "drift_report.html", page)
+            uri = write_report(location, "drift_report.html", page)
         except Exception as err:  # the report is an aid: its failure must not hide the verdict
             self.log.error("Could not write the drift report to %s: %s: %s", location, type(err).__name__, err)
             return None
         self.log.info("Drift report: %s", uri)
-        MlopsReportLink.persist(context, uri if "://" in uri else "file://" + uri)
+        MlopsReportLink.persist(context, uri)
         return uri
 
     def _log_to_mlflow(self, context: Context, summary: dict[str, Any]) -> None:
+
         origin = task_origin(context)
-        with self.hook.session() as client:
-            experiment_id = self.hook.get_or_create_experiment(self.mlflow_experiment)
-            run = client.create_run(
-                experiment_id,
-                run_name=f"drift {summary['asset_uri'].rsplit('/', 1)[-1]} {origin['run_id']}",
-                tags={
-                    "mlops.drift.asset": summary["asset_uri"],
-                    "mlops.drift.detected": str(summary["drift_detected"]).lower(),
-                    "mlops.airflow.dag_id": origin["dag_id"],
-                    "mlops.airflow.run_id": origin["run_id"],
-                    "mlops.airflow.task_id": origin["task_id"],
-                },
-            )
-            run_id = run.info.run_id
-            try:
-                from mlflow.entities import Metric
-
-                now = int(time.time() * 1000)
-                metrics = [Metric("drift_share", float(summary["drift_share"]), now, 0)]
-                for column, verdict in summary["per_column"].items():
-                    if verdict.get("score") is not None:
-                        metrics.append(Metric(f"drift_score.{_metric_key(column)}", verdict["score"], now, 0))
-                client.log_batch(run_id, metrics=metrics)
-                client.log_dict(run_id, summary, "drift/summary.json")
-                report_uri = summary.get("report_uri")
-                if report_uri and "://" not in report_uri:
-                    client.log_artifact(run_id, report_uri, artifact_path="drift")
-            finally:
-                client.set_terminated(run_id)
-        self.log.info("Logged the drift check to MLflow run %s (experiment %s)", run_id, self.mlflow_experiment)
-        MlflowRunLink.persist(context, self.hook.run_url(experiment_id, run_id))
-        summary["mlflow_run_id"] = run_id
-
-
-def _metric_key(column: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", column)[:200]
-
-
-def _write_text(location: str, filename: str, text: str) -> str:
-    if "://" in location and not location.startswith("file://"):
-        import fsspec
-
-        uri = f"{location}/{filename}"
-        with fsspec.open(uri, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return uri
-    folder = location[len("file://") :] if location.startswith("file://") else location
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, filename)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    return path
+        metrics = {"drift_share": summary["drift_share"]}
+        for column, verdict in summary["per_column"].items():
+            if verdict.get("score") is not None:
+                metrics[f"drift_score.{column}"] = verdict["score"]
+        artifacts = {"summary.json": json.dumps(summary, indent=1, sort_keys=True, default=str)}
+        report_uri = summary.get("report_uri")
+        if report_uri and report_uri.startswith("file://"):
+            with open(report_uri[len("file://") :], encoding="utf-8") as fh:
+                artifacts[os.path.basename(report_uri)] = fh.read()
+        run = self.hook.log_report_run(
+            experiment=self.mlflow_experiment,
+            run_name=f"drift {summary['asset_uri'].rsplit('/', 1)[-1]} {origin['run_id']}",
+            tags={
+                tags.DRIFT_ASSET: summary["asset_uri"],
+                tags.DRIFT_DETECTED: str(summary["drift_detected"]).lower(),
+                tags.AIRFLOW_DAG_ID: origin["dag_id"],
+                tags.AIRFLOW_RUN_ID: origin["run_id"],
+                tags.AIRFLOW_TASK_ID: origin["task_id"],
+            },
+            metrics=metrics,
+            artifacts=artifacts,
+            artifact_path="drift",
+        )
+        self.log.info("Logged the drift check to MLflow run %s (experiment %s)", run.run_id, self.mlflow_experiment)
+        MlflowRunLink.persist(context, run.url)
+        summary["mlflow_run_id"] = run.run_id
 
 
 def render_report(

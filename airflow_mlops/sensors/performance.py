@@ -6,37 +6,27 @@ import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from airflow.sdk import PokeReturnValue
 
-from airflow_mlops.assets import emit, outlet_for, task_origin
-from airflow_mlops.exceptions import DataInputError, MlopsError
-from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.assets import (
+    PERFORMANCE_ASSET_ALIAS,
+    emit,
+    model_name_of,
+    outlet_for,
+    performance_asset_uri,
+    task_origin,
+)
+from airflow_mlops.core import tags
+from airflow_mlops.exceptions import DataInputError, RegistryError
+from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
-from airflow_mlops.sensors.drift import MODELS_SCHEME, _StrictSensor, parse_model_uri
+from airflow_mlops.sensors.base import StrictSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-PERFORMANCE_ASSET_ALIAS = "mlops_performance"
-"""Alias through which the event is emitted when the model name depends on templated fields."""
-
-
-def performance_asset_uri(model_name: str) -> str:
-    """``x-mlops://performance/<model_name>``: the Asset a retraining DAG can schedule on."""
-    if "{{" in model_name or "{%" in model_name:
-        return f"x-mlops://performance/{model_name}"
-    return f"x-mlops://performance/{quote(model_name, safe='-_.~@')}"
-
-
-def _model_name_of(model_uri: str) -> str:
-    if "{{" in model_uri or "{%" in model_uri:
-        return model_uri[len(MODELS_SCHEME) :].split("@")[0].split("/")[0]
-    return parse_model_uri(model_uri)[0]
-
-
-class ModelPerformanceSensor(_StrictSensor):
+class ModelPerformanceSensor(StrictSensor):
     """
     Wait until a registered model performs worse on recent labelled data than it should.
 
@@ -107,7 +97,7 @@ class ModelPerformanceSensor(_StrictSensor):
                 raise ValueError(f"{name} must be a number, got {value!r}")
         if max_drop is not None and max_drop < 0:
             raise ValueError(f"max_drop is a relative worsening and cannot be negative, got {max_drop!r}")
-        self._asset_uri = performance_asset_uri(_model_name_of(model_uri))
+        self._asset_uri = performance_asset_uri(model_name_of(model_uri))
         self._outlet = outlet_for(self._asset_uri, PERFORMANCE_ASSET_ALIAS)
         kwargs["outlets"] = [*(kwargs.get("outlets") or []), self._outlet]
         super().__init__(**kwargs)
@@ -127,7 +117,7 @@ class ModelPerformanceSensor(_StrictSensor):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_mlops.core import metrics
-        from airflow_mlops.core.drift import DriftConfigError, performance_verdict
+        from airflow_mlops.core.performance import PerformanceConfigError, performance_verdict
         from airflow_mlops.io import load_table
 
         try:
@@ -186,7 +176,7 @@ class ModelPerformanceSensor(_StrictSensor):
                 max_drop=self.max_drop,
                 greater_is_better=greater,
             )
-        except DriftConfigError as err:
+        except PerformanceConfigError as err:
             raise DataInputError(f"{label}: {err}") from err
         for reason in verdict.reasons:
             self.log.info("Performance: %s", reason)
@@ -211,14 +201,13 @@ class ModelPerformanceSensor(_StrictSensor):
             "asset_uri": performance_asset_uri(name),
         }
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))
-        context["ti"].xcom_push(key="performance_summary", value=summary)
+        context["ti"].xcom_push(key=tags.XCOM_PERFORMANCE_SUMMARY, value=summary)
         if verdict.degraded:
             emit(context, self._outlet, summary["asset_uri"], {**summary, **task_origin(context)})
             self.log.info("Emitting the performance event on %s", summary["asset_uri"])
         return PokeReturnValue(is_done=verdict.degraded, xcom_value=summary)
 
     def _baseline(self, version_tags: dict[str, str]) -> tuple[float | None, str | None]:
-        from airflow_mlops.core import tags
 
         for key, source in ((tags.EVAL_METRICS, "evaluation"), (tags.METRICS, "training")):
             raw = version_tags.get(key)
@@ -235,21 +224,13 @@ class ModelPerformanceSensor(_StrictSensor):
         return None, None
 
     def _model_version(self, name: str, alias: str | None, version: str | None) -> Any:
-        from mlflow.exceptions import MlflowException
-
         try:
-            if version:
-                with self.hook.session() as client:
-                    return client.get_model_version(name, version)
-            found = self.hook.get_alias_version(name, alias)
-        except MlflowException as err:
-            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                target = f"@{alias}" if alias else f"version {version}"
-                raise DataInputError(f"models:/{name}: {target} does not exist: {err.message}") from err
-            raise MlopsError(f"MLflow at {self.hook.tracking_uri} failed: {err.message}") from err
+            found = self.hook.get_model_version(name, alias=alias, version=version, missing_ok=True)
+        except RegistryError as err:
+            raise DataInputError(f"models:/{name}: {err}") from err
         if found is None:
+            target = f"@{alias}" if alias else f"version {version}"
             raise DataInputError(
-                f"models:/{name}@{alias}: no version of {name} holds @{alias} in the registry at "
-                f"{self.hook.registry_uri}"
+                f"models:/{name}: no version of {name} holds {target} in the registry at {self.hook.registry_uri}"
             )
         return found

@@ -80,5 +80,6 @@ def test_provider_info_is_stdlib_only_and_lists_what_exists():
         getattr(importlib.import_module(module), cls)
     source = Path(airflow_mlops.__file__).with_name("provider_info.py").read_text()
     imports = [line.split()[1] for line in source.splitlines() if line.strip().startswith(("import ", "from "))]
-    assert set(imports) <= {"__future__", "airflow_mlops"}, imports
+    # the version module is stdlib-only; the package root would reach every operator lazily
+    assert set(imports) <= {"__future__", "airflow_mlops.version"}, imports
     json.dumps(info)

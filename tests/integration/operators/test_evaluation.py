@@ -204,8 +204,8 @@ def test_hook_alias_lookup_and_model_loading(mlflow_server, versions):
     from airflow_mlops.hooks.mlflow import MlflowHook
 
     hook = MlflowHook()
-    assert hook.get_alias_version(versions["name"], "no-such-alias") is None
-    assert hook.get_alias_version("no-such-model-xyz", "champion") is None
+    assert hook.get_model_version(versions["name"], alias="no-such-alias", missing_ok=True) is None
+    assert hook.get_model_version("no-such-model-xyz", alias="champion", missing_ok=True) is None
     model = hook.load_model(versions["name"], versions["strong"])
     assert hasattr(model, "predict_proba")  # the sklearn flavour, not the pyfunc wrapper
     assert model.predict(make_frame(5, 9)[FEATURES]).shape == (5,)

@@ -37,7 +37,7 @@ CONSUMER_DAG = """
 import pendulum
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow_mlops.sensors.drift import drift_asset_uri
+from airflow_mlops.assets import drift_asset_uri
 from airflow.sdk import Asset
 
 with DAG(dag_id="drift_consumer_{suffix}", schedule=[Asset(drift_asset_uri("{model}"))],
@@ -118,7 +118,8 @@ def test_drift_sensor_in_airflow(dag_runner, mlflow_server, model_name, tmp_path
     assert summary["asset_uri"] == f"x-mlops://drift/{model_name}"
 
     # the report: Evidently's HTML on a stated sample, linked, and logged to MLflow
-    report = Path(summary["report_uri"])
+    assert summary["report_uri"].startswith("file:///")
+    report = Path(summary["report_uri"][len("file://") :])
     assert report.is_file() and report.parent.name == "drifted"
     page = report.read_text()
     assert "seeded random sample" in page and "1,500 of 3,000 reference rows" in page
