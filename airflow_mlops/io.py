@@ -55,7 +55,9 @@ def default_report_dir(kind: str, context: Any) -> str:
     if map_index is not None and map_index >= 0:
         task = f"{task}.{map_index}"
     home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")))
-    return os.path.join(home, "reports", _safe_segment(kind), *(_safe_segment(p) for p in (ti.dag_id, ti.run_id, task)))
+    return os.path.join(
+        home, "reports", _safe_segment(kind), *(_safe_segment(p) for p in (ti.dag_id, ti.run_id, task))
+    )
 
 
 def write_report(folder: str, name: str, text: str) -> str:

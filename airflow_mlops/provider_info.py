@@ -63,7 +63,11 @@ def get_provider_info() -> dict:
                 "external-doc-url": "https://greatexpectations.io/",
                 "tags": ["software"],
             },
-            {"integration-name": "Evidently", "external-doc-url": "https://www.evidentlyai.com/", "tags": ["software"]},
+            {
+                "integration-name": "Evidently",
+                "external-doc-url": "https://www.evidentlyai.com/",
+                "tags": ["software"],
+            },
             {
                 "integration-name": "Azure Machine Learning",
                 "external-doc-url": "https://learn.microsoft.com/azure/machine-learning/",
@@ -92,10 +96,16 @@ def get_provider_info() -> dict:
         ],
         "hooks": [
             {"integration-name": "MLflow", "python-modules": ["airflow_mlops.hooks.mlflow"]},
-            {"integration-name": "Azure Machine Learning", "python-modules": ["airflow_mlops.hooks.azure_ml"]},
+            {
+                "integration-name": "Azure Machine Learning",
+                "python-modules": ["airflow_mlops.hooks.azure_ml"],
+            },
         ],
         "triggers": [
-            {"integration-name": "Azure Machine Learning", "python-modules": ["airflow_mlops.triggers.azure_ml"]},
+            {
+                "integration-name": "Azure Machine Learning",
+                "python-modules": ["airflow_mlops.triggers.azure_ml"],
+            },
             {"integration-name": "Google Vertex AI", "python-modules": ["airflow_mlops.backends.vertex_ai"]},
         ],
         "connection-types": [

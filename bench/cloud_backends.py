@@ -19,10 +19,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = [
-    ("sagemaker", "airflow_mlops.backends.sagemaker",
-     "airflow.providers.amazon.aws.hooks.sagemaker, airflow.providers.amazon.aws.triggers.sagemaker"),
-    ("vertex_ai", "airflow_mlops.backends.vertex_ai",
-     "airflow.providers.google.cloud.hooks.vertex_ai.custom_job, google.cloud.aiplatform_v1"),
+    (
+        "sagemaker",
+        "airflow_mlops.backends.sagemaker",
+        "airflow.providers.amazon.aws.hooks.sagemaker, airflow.providers.amazon.aws.triggers.sagemaker",
+    ),
+    (
+        "vertex_ai",
+        "airflow_mlops.backends.vertex_ai",
+        "airflow.providers.google.cloud.hooks.vertex_ai.custom_job, google.cloud.aiplatform_v1",
+    ),
     ("azure_ml", "airflow_mlops.backends.azure_ml", "azure.ai.ml, azure.identity"),
 ]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -37,7 +43,9 @@ def import_seconds(modules: str) -> float:
     )
     times = []
     for _ in range(RUNS):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
@@ -68,8 +76,10 @@ def main() -> None:
         heavy = import_seconds(sdk)
         print(f"{name:<10} {light:>14.3f}s {heavy:>15.3f}s {heavy / max(light, 1e-4):>7.0f}x")
     tar, sdist, size = packaging_seconds()
-    print(f"packaging include/training: sourcedir.tar.gz {tar * 1000:.1f} ms ({size} bytes), "
-          f"Vertex sdist {sdist * 1000:.1f} ms")
+    print(
+        f"packaging include/training: sourcedir.tar.gz {tar * 1000:.1f} ms ({size} bytes), "
+        f"Vertex sdist {sdist * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -171,14 +171,18 @@ def run(days: int, drift_day: int, rows: int) -> tuple[list[dict], dict[str, Pol
 
 def report(rows: list[dict], policies: dict[str, Policy], drift_day: int) -> None:
     names = list(policies)
-    head = f"{'window':<12} {'drift':<6}" + "".join(f" {n + ' acc (v)':>18}" for n in names) + "  triggered by"
+    head = (
+        f"{'window':<12} {'drift':<6}" + "".join(f" {n + ' acc (v)':>18}" for n in names) + "  triggered by"
+    )
     print(head)
     print("-" * len(head))
     for i, row in enumerate(rows):
         cells = "".join(
             f" {policies[n].accuracies[i]:>12.3f} (v{policies[n].versions[i]})".rjust(19) for n in names
         )
-        print(f"{row['date']:<12} {'yes' if row['drifted'] else 'no':<6}{cells}  {policies['triggered'].triggers[i]}")
+        print(
+            f"{row['date']:<12} {'yes' if row['drifted'] else 'no':<6}{cells}  {policies['triggered'].triggers[i]}"
+        )
     print("-" * len(head))
 
     def mean(values: list[float]) -> float:

@@ -81,7 +81,9 @@ def frames_nbytes(*frames) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-evidently", action="store_true")
     args = parser.parse_args()
@@ -89,11 +91,15 @@ def main() -> int:
     from airflow_mlops.core.drift import compare
     from airflow_mlops.io import load_table
 
-    print(f"shape: reference and current {args.rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical)")
+    print(
+        f"shape: reference and current {args.rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical)"
+    )
     reference, current = make_frames(args.rows)
     size = frames_nbytes(reference, current)
     deep = int(reference.memory_usage(deep=True).sum() + current.memory_usage(deep=True).sum())
-    print(f"dataframes: {size / 2**20:,.0f} MiB (arrays + distinct strings); pandas deep size {deep / 2**20:,.0f} MiB")
+    print(
+        f"dataframes: {size / 2**20:,.0f} MiB (arrays + distinct strings); pandas deep size {deep / 2**20:,.0f} MiB"
+    )
 
     # decision time, in memory (best of 2: the first run also warms imports and caches)
     times = []
@@ -169,14 +175,31 @@ def main() -> int:
         rel = abs(ours.score - other["score"]) / max(abs(other["score"]), 1e-300)
         same = ours.method == other["method"] and rel <= 1e-6 and ours.drifted == other["drifted"]
         agree += same
-        rows.append((name, ours.method, ours.score, ours.drifted, other["method"], other["score"], other["drifted"], f"{rel:.1e}"))
-    print(f"\n{'column':8s} {'sensor':>14s} {'score':>11s} {'drift':>6s} | {'evidently':>14s} {'score':>11s} {'drift':>6s} {'rel.diff':>8s}")
+        rows.append(
+            (
+                name,
+                ours.method,
+                ours.score,
+                ours.drifted,
+                other["method"],
+                other["score"],
+                other["drifted"],
+                f"{rel:.1e}",
+            )
+        )
+    print(
+        f"\n{'column':8s} {'sensor':>14s} {'score':>11s} {'drift':>6s} | {'evidently':>14s} {'score':>11s} {'drift':>6s} {'rel.diff':>8s}"
+    )
     for name, m1, s1, d1, m2, s2, d2, rel in rows:
-        print(f"{name:8s} {m1:>14s} {s1:11.6g} {d1!s:>6s} | {m2:>14s} {s2 if s2 is not None else float('nan'):11.6g} {d2!s:>6s} {rel:>8s}")
+        print(
+            f"{name:8s} {m1:>14s} {s1:11.6g} {d1!s:>6s} | {m2:>14s} {s2 if s2 is not None else float('nan'):11.6g} {d2!s:>6s} {rel:>8s}"
+        )
 
     print()
     print(f"per-column agreement: {agree}/{len(result.columns)} columns (method, score within 1e-6, verdict)")
-    print(f"dataset verdict: sensor share {result.share:.3f} drift={result.drift_detected}; Evidently share {their_share:.3f} drift={their_share >= 0.5}")
+    print(
+        f"dataset verdict: sensor share {result.share:.3f} drift={result.drift_detected}; Evidently share {their_share:.3f} drift={their_share >= 0.5}"
+    )
     print(f"speed-up, decision in memory vs Evidently run: {evidently_time / decision:.1f}x (target >= 10x)")
     print(f"speed-up, decision from parquet vs Evidently run: {evidently_time / end_to_end:.1f}x")
     print(f"peak memory of the decision: {(size + peak) / size:.2f}x the dataframes (target <= 2x)")

@@ -58,14 +58,22 @@ def bare_gx(data: str, expectations: list[dict]) -> tuple[float, float]:
     df = pd.read_parquet(data)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = context.data_sources.add_pandas("p").add_dataframe_asset("a").add_batch_definition_whole_dataframe("b")
+    batch = (
+        context.data_sources.add_pandas("p")
+        .add_dataframe_asset("a")
+        .add_batch_definition_whole_dataframe("b")
+    )
     suite = gx.ExpectationSuite(name="bench")
     for e in expectations:
         suite.add_expectation(
-            ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], severity=e["severity"]).to_domain_obj()
+            ExpectationConfiguration(
+                type=e["type"], kwargs=e["kwargs"], severity=e["severity"]
+            ).to_domain_obj()
         )
     suite = context.suites.add(suite)
-    validation = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name="v"))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name="v")
+    )
     result = validation.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
     elapsed = time.perf_counter() - start, time.process_time() - cpu
     assert result.success, "bench data should pass its own suggested suite"
@@ -100,7 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--strict", action="store_true", help="exit 1 when the wall-time overhead misses the target")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when the wall-time overhead misses the target"
+    )
     args = parser.parse_args()
 
     import logging
@@ -121,7 +131,9 @@ def main() -> int:
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401  - both sides pay it once, outside the timings
 
-        print(f"import great_expectations: {time.perf_counter() - t0:.1f} s (once per worker process, not timed)")
+        print(
+            f"import great_expectations: {time.perf_counter() - t0:.1f} s (once per worker process, not timed)"
+        )
         suite_path = str(Path(tmp) / "suite.json")
         suite = q.generate_suite(str(data), suite_path)
         print(f"suite: {len(suite['expectations'])} expectations suggested from the data")
@@ -137,7 +149,9 @@ def main() -> int:
             print(f"  round {i + 1}: bare GX {bare_times[-1][0]:.2f} s (cpu {bare_times[-1][1]:.2f} s), "
                   f"gate {gate_times[-1][0]:.2f} s (cpu {gate_times[-1][1]:.2f} s)")  # fmt: skip
         print()
-        print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        print(
+            f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
+        )
         print(f"{'':26}{'wall best (s)':>14}{'cpu best (s)':>14}   all runs wall/cpu (s)")
         rows = {"bare GX validation": bare_times, "DataQualityGateOperator": gate_times}
         for label, times in rows.items():

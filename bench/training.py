@@ -63,8 +63,11 @@ def main() -> None:
 
     # job: subprocess vs in-process
     def job_subprocess():
-        subprocess.run([sys.executable, str(ENTRYPOINT), *argv, "--output-dir", str(root / "out-sub")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ENTRYPOINT), *argv, "--output-dir", str(root / "out-sub")],
+            check=True,
+            capture_output=True,
+        )
 
     import runpy
 
@@ -80,10 +83,22 @@ def main() -> None:
     # register: against a real tracking server
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--artifacts-destination", str(root / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     try:
@@ -108,9 +123,14 @@ def main() -> None:
         def relog(pip_requirements):
             def fn():
                 with mlflow.start_run():
-                    mlflow.sklearn.log_model(model, name="model", pip_requirements=pip_requirements,
-                                             skops_trusted_types=["numpy.dtype", "sklearn.tree._tree.Tree"],
-                                             registered_model_name="bench-relog")
+                    mlflow.sklearn.log_model(
+                        model,
+                        name="model",
+                        pip_requirements=pip_requirements,
+                        skops_trusted_types=["numpy.dtype", "sklearn.tree._tree.Tree"],
+                        registered_model_name="bench-relog",
+                    )
+
             return fn
 
         operator_path()  # warm the client

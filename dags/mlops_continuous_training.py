@@ -54,9 +54,17 @@ TRAIN_DATA = os.environ.get("MLOPS_TRAIN_DATA", f"{DATA_ROOT}/train.parquet")
 EVAL_DATA = os.environ.get("MLOPS_EVAL_DATA", f"{DATA_ROOT}/eval.parquet")
 """Default labelled evaluation data: recent data neither model was trained on."""
 TARGET = os.environ.get("MLOPS_TARGET", "label")
-QUALITY_SUITE = os.environ.get("MLOPS_QUALITY_SUITE", str(_PROJECT / "include" / "expectations" / "churn.json"))
+QUALITY_SUITE = os.environ.get(
+    "MLOPS_QUALITY_SUITE", str(_PROJECT / "include" / "expectations" / "churn.json")
+)
 ENTRYPOINT = os.environ.get("MLOPS_TRAINING_ENTRYPOINT", str(_PROJECT / "include" / "training" / "train.py"))
-HYPERPARAMETERS = {"target": TARGET, "model": "random_forest", "n_estimators": 100, "min_samples_leaf": 5, "seed": 42}
+HYPERPARAMETERS = {
+    "target": TARGET,
+    "model": "random_forest",
+    "n_estimators": 100,
+    "min_samples_leaf": 5,
+    "seed": 42,
+}
 """Passed to the entrypoint as --params (see docs/training.md)."""
 METRIC = "accuracy"
 """The metric a candidate must improve on the champion."""
@@ -66,7 +74,7 @@ THRESHOLDS = {"accuracy": 0.7}
 BACKENDS = ["local", "sagemaker", "vertex_ai", "azure_ml"]
 BACKEND_CONFIGS: dict[str, dict] = {
     "local": {},
-    # e.g. {"role_arn": ..., "instance_type": "ml.m5.large", "s3_staging": "s3://bucket/prefix"}
+    # e.g. {"role_arn": ..., "output_path": "s3://bucket/prefix", "instance_type": "ml.m5.large"}
     "sagemaker": json.loads(os.environ.get("MLOPS_SAGEMAKER_CONFIG", "{}")),
     # e.g. {"project_id": ..., "region": "europe-west1", "staging_bucket": "gs://bucket"}
     "vertex_ai": json.loads(os.environ.get("MLOPS_VERTEX_AI_CONFIG", "{}")),
@@ -220,7 +228,11 @@ def mlops_continuous_training():
         champion = (record.get("champion") or {}).get("version")
         force = bool(params["force_promote"])
         if verdict != "promote" and not force:
-            log.info("Candidate v%s was rejected by the evaluation; champion stays v%s", trained["model_version"], champion)
+            log.info(
+                "Candidate v%s was rejected by the evaluation; champion stays v%s",
+                trained["model_version"],
+                champion,
+            )
             return None
         reason = params.get("reason") or _trigger_reason(context)
         if force:
@@ -302,7 +314,9 @@ def _trigger_reason(context) -> str:
                 if "drift_share" in extra:
                     parts.append(f"drift in {extra['drift_share']:.0%} of columns ({asset.uri})")
                 elif "value" in extra:
-                    parts.append(f"{extra.get('metric', 'metric')} fell to {extra['value']:.3f} ({asset.uri})")
+                    parts.append(
+                        f"{extra.get('metric', 'metric')} fell to {extra['value']:.3f} ({asset.uri})"
+                    )
                 else:
                     parts.append(f"event on {asset.uri}")
     except Exception:  # the reason is informative only; never fail a promotion over it

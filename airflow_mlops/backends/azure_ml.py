@@ -107,7 +107,9 @@ def azure_data_path(uri: str, what: str, storage_account: str | None) -> str:
             "local path (uploaded at submission)"
         )
     if not os.path.exists(uri):
-        raise DataInputError(f"{what} {uri!r} does not exist (local data is uploaded to Azure ML at submission)")
+        raise DataInputError(
+            f"{what} {uri!r} does not exist (local data is uploaded to Azure ML at submission)"
+        )
     return os.path.abspath(uri)
 
 
@@ -131,7 +133,9 @@ class AzureMLBackend(TrainingBackend):
         require_extra("azure.identity", "The Azure ML training backend", "azure")
         unknown = sorted(set(self.config) - _CONFIG_KEYS)
         if unknown:
-            raise ValueError(f"backend_config: unknown Azure ML key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}")
+            raise ValueError(
+                f"backend_config: unknown Azure ML key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
+            )
         if int(self.config.get("instance_count", 1)) < 1:
             raise ValueError("backend_config['instance_count'] must be at least 1")
         for key in ("train_input_type", "validation_input_type"):
@@ -179,7 +183,8 @@ class AzureMLBackend(TrainingBackend):
             inputs=inputs,
             outputs={OUTPUT_NAME: Output(type="uri_folder", **out_kwargs)},
             environment=cfg.get("environment", DEFAULT_ENVIRONMENT),
-            environment_variables={str(k): str(v) for k, v in cfg.get("environment_variables", {}).items()} or None,
+            environment_variables={str(k): str(v) for k, v in cfg.get("environment_variables", {}).items()}
+            or None,
             compute=compute,
             instance_count=int(cfg.get("instance_count", 1)),
             instance_type=None if compute else cfg.get("instance_type"),
@@ -285,7 +290,9 @@ class AzureMLBackend(TrainingBackend):
         message = None
         if status == "failed":
             reason = self._failure_reason(job.name)
-            message = f"Azure ML job {job.name} ended {az_status}: {reason or 'see the job in Azure ML studio'}"
+            message = (
+                f"Azure ML job {job.name} ended {az_status}: {reason or 'see the job in Azure ML studio'}"
+            )
             if url:
                 message += f" ({url})"
         elif status == "cancelled":
@@ -295,7 +302,12 @@ class AzureMLBackend(TrainingBackend):
         details = dict(previous.details) if previous else {}
         details.update({"azure_status": az_status, "output_name": OUTPUT_NAME, "conn_id": self.conn_id})
         return JobHandle(
-            backend=self.name, job_id=job.name, console_url=url, status=status, message=message, details=details
+            backend=self.name,
+            job_id=job.name,
+            console_url=url,
+            status=status,
+            message=message,
+            details=details,
         )
 
     def _failure_reason(self, job_name: str) -> str | None:

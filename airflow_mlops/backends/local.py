@@ -49,7 +49,9 @@ class LocalBackend(TrainingBackend):
         super().__init__(config, log)
         unknown = sorted(set(self.config) - set(_CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"backend_config for 'local' has unknown keys {unknown}; valid: {list(_CONFIG_KEYS)}")
+            raise ValueError(
+                f"backend_config for 'local' has unknown keys {unknown}; valid: {list(_CONFIG_KEYS)}"
+            )
         env = self.config.get("env") or {}
         if not isinstance(env, dict):
             raise ValueError(f"backend_config.env must be a mapping, got {type(env).__name__}")

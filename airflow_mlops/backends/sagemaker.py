@@ -181,7 +181,9 @@ class SageMakerBackend(TrainingBackend):
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
-        require_extra("airflow.providers.amazon.aws.hooks.sagemaker", "The SageMaker training backend", "amazon")
+        require_extra(
+            "airflow.providers.amazon.aws.hooks.sagemaker", "The SageMaker training backend", "amazon"
+        )
         unknown = sorted(set(self.config) - _CONFIG_KEYS)
         if unknown:
             raise ValueError(
@@ -198,9 +200,13 @@ class SageMakerBackend(TrainingBackend):
         self.aws_conn_id: str | None = self.config.get("aws_conn_id", "aws_default")
         self.max_runtime = int(self.config.get("max_runtime_seconds", DEFAULT_MAX_RUNTIME))
         self.use_spot = bool(self.config.get("use_spot", False))
-        self.max_wait = int(self.config.get("max_wait_seconds", 2 * self.max_runtime)) if self.use_spot else None
+        self.max_wait = (
+            int(self.config.get("max_wait_seconds", 2 * self.max_runtime)) if self.use_spot else None
+        )
         if self.max_wait is not None and self.max_wait < self.max_runtime:
-            raise ValueError("backend_config['max_wait_seconds'] must be >= max_runtime_seconds for spot training")
+            raise ValueError(
+                "backend_config['max_wait_seconds'] must be >= max_runtime_seconds for spot training"
+            )
 
     # ------------------------------------------------------------------ clients
 
@@ -237,7 +243,9 @@ class SageMakerBackend(TrainingBackend):
             )
             return self._handle_from(existing, region)
 
-        config = self.training_job_config(spec, job_name, region, code_uri=self._upload_code(hook, spec, job_name))
+        config = self.training_job_config(
+            spec, job_name, region, code_uri=self._upload_code(hook, spec, job_name)
+        )
         self.log.info(
             "Starting SageMaker training job %s: image %s, %s x %s%s, output %s",
             job_name,
@@ -313,7 +321,8 @@ class SageMakerBackend(TrainingBackend):
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
             "EnableManagedSpotTraining": self.use_spot,
             "Tags": [
-                {"Key": str(k), "Value": str(v)} for k, v in {"airflow-mlops": "train", **cfg.get("tags", {})}.items()
+                {"Key": str(k), "Value": str(v)}
+                for k, v in {"airflow-mlops": "train", **cfg.get("tags", {})}.items()
             ],
         }
         if self.use_spot:
@@ -349,7 +358,8 @@ class SageMakerBackend(TrainingBackend):
             import aiobotocore  # noqa: F401  (SageMakerTrigger waits with async clients)
         except ImportError:
             self.log.warning(
-                "aiobotocore is not installed: waiting for %s in the worker instead of deferring", handle.job_id
+                "aiobotocore is not installed: waiting for %s in the worker instead of deferring",
+                handle.job_id,
             )
             return None
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
@@ -377,7 +387,9 @@ class SageMakerBackend(TrainingBackend):
         os.makedirs(local_dir, exist_ok=True)
         self.log.info("Downloading the model artefact of %s from %s", handle.job_id, uri)
         with tempfile.TemporaryDirectory(dir=local_dir) as tmp:
-            archive = hook.s3_hook.download_file(key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True)
+            archive = hook.s3_hook.download_file(
+                key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True
+            )
             out = os.path.join(local_dir, "output")
             os.makedirs(out, exist_ok=True)
             _extract(archive, out, uri)
@@ -414,7 +426,9 @@ class SageMakerBackend(TrainingBackend):
             uri += f"{job_name}/sourcedir.tar.gz"
         bucket, key = _split_s3(uri, "backend_config['code_path']")
         data = pack_source_dir(os.path.dirname(entrypoint))
-        self.log.info("Uploading %s (%d bytes, folder of %s) to %s", "sourcedir.tar.gz", len(data), entrypoint, uri)
+        self.log.info(
+            "Uploading %s (%d bytes, folder of %s) to %s", "sourcedir.tar.gz", len(data), entrypoint, uri
+        )
         hook.s3_hook.load_bytes(data, key=key, bucket_name=bucket, replace=True)
         return uri
 
@@ -437,7 +451,9 @@ class SageMakerBackend(TrainingBackend):
                 name,
                 described["TrainingJobStatus"],
             )
-        raise TrainingJobFailed(f"{MAX_RERUNS} SageMaker jobs named {base}[-rN] already failed; not starting another")
+        raise TrainingJobFailed(
+            f"{MAX_RERUNS} SageMaker jobs named {base}[-rN] already failed; not starting another"
+        )
 
     @staticmethod
     def _describe(hook, job_name: str) -> dict[str, Any] | None:
@@ -451,7 +467,9 @@ class SageMakerBackend(TrainingBackend):
                 return None
             raise
 
-    def _handle_from(self, described: dict[str, Any], region: str, previous: JobHandle | None = None) -> JobHandle:
+    def _handle_from(
+        self, described: dict[str, Any], region: str, previous: JobHandle | None = None
+    ) -> JobHandle:
         job_name = described["TrainingJobName"]
         sm_status = described["TrainingJobStatus"]
         status = _STATUS.get(sm_status, "running")
@@ -493,7 +511,9 @@ def _extract(archive: str, dest: str, what: str) -> None:
         for member in tar.getmembers():
             target = os.path.realpath(os.path.join(root, member.name))
             if not (target == root or target.startswith(root + os.sep)) or member.issym() or member.islnk():
-                raise TrainingJobFailed(f"{what} contains an unsafe member {member.name!r}; refusing to extract it")
+                raise TrainingJobFailed(
+                    f"{what} contains an unsafe member {member.name!r}; refusing to extract it"
+                )
         if hasattr(tarfile, "data_filter"):
             tar.extractall(root, filter="data")
         else:  # pragma: no cover - Python without extraction filters; members checked above

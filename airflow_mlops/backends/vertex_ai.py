@@ -268,7 +268,9 @@ class VertexAIBackend(TrainingBackend):
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
         require_extra(
-            "airflow.providers.google.cloud.hooks.vertex_ai.custom_job", "The Vertex AI training backend", "google"
+            "airflow.providers.google.cloud.hooks.vertex_ai.custom_job",
+            "The Vertex AI training backend",
+            "google",
         )
         unknown = sorted(set(self.config) - _CONFIG_KEYS)
         if unknown:
@@ -276,7 +278,9 @@ class VertexAIBackend(TrainingBackend):
                 f"backend_config: unknown Vertex AI key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
             )
         if not self.config.get("staging_bucket"):
-            raise ValueError("backend_config['staging_bucket'] (gs://bucket[/prefix]) is required for Vertex AI")
+            raise ValueError(
+                "backend_config['staging_bucket'] (gs://bucket[/prefix]) is required for Vertex AI"
+            )
         _split_gs(self.config["staging_bucket"], "backend_config['staging_bucket']")
         if int(self.config.get("replica_count", 1)) < 1:
             raise ValueError("backend_config['replica_count'] must be at least 1")
@@ -290,7 +294,9 @@ class VertexAIBackend(TrainingBackend):
     def _hook(self):
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
-        return CustomJobHook(gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain"))
+        return CustomJobHook(
+            gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain")
+        )
 
     def _gcs(self):
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
@@ -350,7 +356,10 @@ class VertexAIBackend(TrainingBackend):
                 worker.disk_spec = DiskSpec(boot_disk_size_gb=int(cfg["boot_disk_size_gb"]))
             if cfg.get("container_image_uri"):
                 worker.container_spec = ContainerSpec(
-                    image_uri=cfg["container_image_uri"], command=list(cfg.get("command") or []), args=args, env=env
+                    image_uri=cfg["container_image_uri"],
+                    command=list(cfg.get("command") or []),
+                    args=args,
+                    env=env,
                 )
             else:
                 module = f"{PACKAGE}.{os.path.splitext(os.path.basename(spec.entrypoint))[0]}"
@@ -472,7 +481,9 @@ class VertexAIBackend(TrainingBackend):
         path = os.path.join(source_dir, "requirements.txt")
         if os.path.exists(path):
             with open(path) as fh:
-                return [line.strip() for line in fh if line.strip() and not line.strip().startswith(("#", "-"))]
+                return [
+                    line.strip() for line in fh if line.strip() and not line.strip().startswith(("#", "-"))
+                ]
         return ["mlflow"]
 
     def _upload_package(self, spec: TrainingJobSpec, job_name: str) -> str:
@@ -483,7 +494,9 @@ class VertexAIBackend(TrainingBackend):
         data = build_python_package(source_dir, self._requirements(source_dir))
         uri = f"{self._base_output(job_name)}/code/{PACKAGE}-0.0.0.tar.gz"
         bucket, key = _split_gs(uri, "backend_config['staging_bucket']")
-        self.log.info("Uploading the training package (%d bytes, folder of %s) to %s", len(data), entrypoint, uri)
+        self.log.info(
+            "Uploading the training package (%d bytes, folder of %s) to %s", len(data), entrypoint, uri
+        )
         self._gcs().upload(bucket_name=bucket, object_name=key, data=data, mime_type="application/gzip")
         return uri
 
@@ -520,7 +533,9 @@ class VertexAIBackend(TrainingBackend):
             message = f"Vertex AI custom job {job_id} succeeded"
         base = job.job_spec.base_output_directory.output_uri_prefix
         if not base:
-            raise MlopsError(f"Vertex AI custom job {job.name} has no base_output_directory: cannot find its model")
+            raise MlopsError(
+                f"Vertex AI custom job {job.name} has no base_output_directory: cannot find its model"
+            )
         details = dict(previous.details) if previous else {}
         details.update(
             {

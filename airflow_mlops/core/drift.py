@@ -199,7 +199,9 @@ def validate_settings(
         _check_method_name(method, "method")
     if per_column_method is not None:
         if not isinstance(per_column_method, Mapping):
-            raise DriftConfigError(f"per_column_method must be a dict {{column: method}}, got {per_column_method!r}")
+            raise DriftConfigError(
+                f"per_column_method must be a dict {{column: method}}, got {per_column_method!r}"
+            )
         for col, name in per_column_method.items():
             _check_method_name(name, f"per_column_method[{col!r}]")
     if threshold is not None:
@@ -220,11 +222,18 @@ def validate_settings(
 
 def _check_method_name(name: Any, setting: str) -> None:
     if not isinstance(name, str) or name not in STAT_TESTS:
-        raise DriftConfigError(f"{setting}: unknown drift method {name!r}; known: {', '.join(sorted(STAT_TESTS))}")
+        raise DriftConfigError(
+            f"{setting}: unknown drift method {name!r}; known: {', '.join(sorted(STAT_TESTS))}"
+        )
 
 
 def _check_threshold(value: Any, setting: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise DriftConfigError(f"{setting} must be a non-negative number, got {value!r}")
 
 
@@ -714,7 +723,9 @@ def compare(
             )
     unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
     if unknown:
-        raise DriftConfigError(f"per-column settings name columns that are not compared: {sorted(set(unknown))}")
+        raise DriftConfigError(
+            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
+        )
 
     verdicts: dict[str, ColumnDrift] = {}
     for name in names:

@@ -44,9 +44,7 @@ def code_version(path: str) -> str:
 
 
 def _git(cwd: str, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -54,9 +52,13 @@ def job_name(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str
     """A job name that is the same for every try of one task instance (a re-run reattaches) and
     valid on every backend: letters, digits and ``-``, at most 63 characters, starting with a
     letter. Long names keep a readable head and end in a hash of the full identity."""
-    identity = f"{dag_id}/{run_id}/{task_id}" + (f"/{map_index}" if map_index is not None and map_index >= 0 else "")
+    identity = f"{dag_id}/{run_id}/{task_id}" + (
+        f"/{map_index}" if map_index is not None and map_index >= 0 else ""
+    )
     readable = "-".join(
-        p for p in (_slug(dag_id), _slug(task_id), _slug(run_id), str(map_index) if map_index >= 0 else "") if p
+        p
+        for p in (_slug(dag_id), _slug(task_id), _slug(run_id), str(map_index) if map_index >= 0 else "")
+        if p
     )
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     head = readable[: _JOB_NAME_MAX - len(digest) - 1].strip("-")

@@ -92,7 +92,9 @@ def _as_1d(pred: Any) -> Any:
 
     if isinstance(pred, pd.DataFrame):
         if pred.shape[1] != 1:
-            raise ValueError(f"model returned {pred.shape[1]} output columns; expected one prediction per row")
+            raise ValueError(
+                f"model returned {pred.shape[1]} output columns; expected one prediction per row"
+            )
         pred = pred.iloc[:, 0]
     arr = np.asarray(pred)
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -154,7 +156,9 @@ def _classification(model: Any, X: Any, y_true: Any, pred: Any, metrics: list[st
     y_cmp, pred_cmp = _align(y_true, pred)
     classes = _classes(model, y_cmp, pred_cmp)
     binary = len(classes) == 2
-    avg: dict[str, Any] = {"average": "binary", "pos_label": classes[1]} if binary else {"average": "weighted"}
+    avg: dict[str, Any] = (
+        {"average": "binary", "pos_label": classes[1]} if binary else {"average": "weighted"}
+    )
     out: dict[str, float] = {}
     for metric in metrics:
         if metric == "accuracy":
@@ -216,4 +220,3 @@ def _roc_auc(model: Any, X: Any, y_true: Any, pred: Any, classes: list[Any]) -> 
     if proba is None:
         raise ValueError("roc_auc for more than two classes needs a model with predict_proba")
     return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="weighted", labels=classes))
-

@@ -40,7 +40,9 @@ def performance_verdict(
         ``max_drop``), so a monitor can never silently report "fine".
     """
     if min_value is None and (max_drop is None or baseline is None):
-        missing = "no max_drop or min_value" if max_drop is None else "no baseline value recorded for max_drop"
+        missing = (
+            "no max_drop or min_value" if max_drop is None else "no baseline value recorded for max_drop"
+        )
         raise PerformanceConfigError(f"{metric}: nothing to check ({missing}, and no min_value)")
     reasons: list[str] = []
     degraded = False

@@ -304,9 +304,7 @@ def check_columns(compiled: CompiledSuite, columns: Sequence[str], data_name: st
     missing = [c for c in wanted if c not in present]
     if not missing:
         return
-    details = "; ".join(
-        f"column {c!r} (named by {', '.join(s.label() for s in wanted[c])})" for c in missing
-    )
+    details = "; ".join(f"column {c!r} (named by {', '.join(s.label() for s in wanted[c])})" for c in missing)
     raise MissingColumnError(
         f"suite {compiled.suite.source} names columns that data {data_name} does not have: {details}. "
         f"Data columns: {_short_list(sorted(present), 30)}",
@@ -557,7 +555,9 @@ def describe_result(item: Mapping[str, Any]) -> dict[str, Any]:
         observed = _jsonable(result["observed_value"])
         message = f"{subject}: {_observed_text(type_, kw, result['observed_value'], result)}"
     else:
-        message = f"{subject}: expected {expected}" + ("" if item.get("success") else " (no details in result)")
+        message = f"{subject}: expected {expected}" + (
+            "" if item.get("success") else " (no details in result)"
+        )
     return {
         "position": item.get("position"),
         "expectation": type_,
@@ -606,7 +606,10 @@ def _observed_text(type_: str, kw: Mapping[str, Any], observed: Any, result: Map
             parts.append(f"unexpected distinct values {_short_list(extra)}")
         if missing and type_ != "expect_column_distinct_values_to_be_in_set":
             parts.append(f"missing values {_short_list(missing)}")
-        return "; ".join(parts or [f"distinct values {_short_list(have)}"]) + f"; expected {expected_text(type_, kw)}"
+        return (
+            "; ".join(parts or [f"distinct values {_short_list(have)}"])
+            + f"; expected {expected_text(type_, kw)}"
+        )
     if type_ in ("expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"):
         return f"dtype is {observed}, expected {expected_text(type_, kw).removeprefix('dtype ')}"
     shown = _short_list(observed) if isinstance(observed, (list, tuple)) else _fmt(observed)
@@ -678,7 +681,10 @@ def failure_message(summary: Mapping[str, Any], limit: int = 25) -> str:
             lines.append(f"  ... and {len(rows) - limit} more (see the report)")
 
     add(blocking, "Blocking failures:")
-    add(other, "Non-blocking failures:" if blocking else "Failures below the fail_on threshold (not blocking):")
+    add(
+        other,
+        "Non-blocking failures:" if blocking else "Failures below the fail_on threshold (not blocking):",
+    )
     if summary.get("report_uri"):
         lines.append(f"Report: {summary['report_uri']}")
     return "\n".join(lines)
@@ -698,7 +704,9 @@ gap:.2rem 1rem}dt{font-weight:600}.sev-critical{color:#a40e26;font-weight:600}.s
 """
 
 
-def render_html(summary: Mapping[str, Any], result: Mapping[str, Any], *, result_link: str | None = None) -> str:
+def render_html(
+    summary: Mapping[str, Any], result: Mapping[str, Any], *, result_link: str | None = None
+) -> str:
     """A small self-contained HTML page: verdict, context, and one table row per expectation."""
     esc = html.escape
     stats = summary.get("statistics") or {}
@@ -731,7 +739,10 @@ def render_html(summary: Mapping[str, Any], result: Mapping[str, Any], *, result
         ("Rows", stats.get("row_count")),
         ("Evaluated", summary.get("evaluated")),
         ("Failed", len(summary.get("failed") or [])),
-        ("Failed by severity", ", ".join(f"{k}: {v}" for k, v in (stats.get("failed_by_severity") or {}).items())),
+        (
+            "Failed by severity",
+            ", ".join(f"{k}: {v}" for k, v in (stats.get("failed_by_severity") or {}).items()),
+        ),
         ("Success percent", stats.get("success_percent")),
         ("Validated at", meta.get("validation_time")),
         ("Great Expectations", meta.get("great_expectations_version")),
@@ -739,7 +750,11 @@ def render_html(summary: Mapping[str, Any], result: Mapping[str, Any], *, result
     facts_html = "".join(
         f"<dt>{esc(k)}</dt><dd>{esc('' if v is None else str(v))}</dd>" for k, v in facts if v is not None
     )
-    link = f"<p>Full validation result: <a href='{esc(result_link)}'>{esc(result_link)}</a></p>" if result_link else ""
+    link = (
+        f"<p>Full validation result: <a href='{esc(result_link)}'>{esc(result_link)}</a></p>"
+        if result_link
+        else ""
+    )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Data quality: {esc(verdict)} - {esc(str(summary.get('suite')))}</title><style>{_CSS}</style>"
@@ -802,7 +817,9 @@ def suggest_suite(
     from pandas.api import types as ptypes
 
     if len(df) == 0:
-        raise ValueError(f"cannot suggest a suite from an empty dataset{f' ({reference})' if reference else ''}")
+        raise ValueError(
+            f"cannot suggest a suite from an empty dataset{f' ({reference})' if reference else ''}"
+        )
     columns = [str(c) for c in df.columns]
     exps: list[dict[str, Any]] = [
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "severity": "critical"},
@@ -835,7 +852,13 @@ def suggest_suite(
             )  # fmt: skip
         null_rate = float(s.isna().mean())
         if null_rate == 0:
-            exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}, "severity": "critical"})
+            exps.append(
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": c},
+                    "severity": "critical",
+                }
+            )
         else:
             allowed = min(1.0, null_rate * 2 + 0.01)
             exps.append(
@@ -902,7 +925,9 @@ def write_suite(suite: Mapping[str, Any], path: str | os.PathLike) -> str:
     return path
 
 
-def generate_suite(df_or_uri: pd.DataFrame | str | os.PathLike, path: str | os.PathLike | None = None, **options: Any) -> dict[str, Any]:
+def generate_suite(
+    df_or_uri: pd.DataFrame | str | os.PathLike, path: str | os.PathLike | None = None, **options: Any
+) -> dict[str, Any]:
     """Suggest a suite from a DataFrame or a data URI (parquet/CSV), optionally writing it to ``path``.
 
     ``options`` go to :func:`suggest_suite`.
@@ -948,7 +973,9 @@ def validate_table(
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m airflow_mlops.core.quality", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_mlops.core.quality", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("suggest", help="write a starter suite that describes a reference dataset")
     p.add_argument("data", help="parquet/CSV file or folder of parts (local path or fsspec URL)")
@@ -967,7 +994,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "suggest":
-            options = {"max_categories": args.max_categories, "range_margin": args.range_margin, "mostly": args.mostly}
+            options = {
+                "max_categories": args.max_categories,
+                "range_margin": args.range_margin,
+                "mostly": args.mostly,
+            }
             if args.name:
                 options["name"] = args.name
             suite = generate_suite(args.data, args.output, **options)

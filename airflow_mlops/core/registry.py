@@ -156,7 +156,9 @@ def is_not_found(err: Exception) -> bool:
     if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
         return True
     text = str(err).lower()
-    return code == "INVALID_PARAMETER_VALUE" and ("alias" in text or "not found" in text or "does not exist" in text)
+    return code == "INVALID_PARAMETER_VALUE" and (
+        "alias" in text or "not found" in text or "does not exist" in text
+    )
 
 
 @contextmanager
@@ -354,8 +356,16 @@ def promote(
             )
         client.set_registered_model_alias(name, alias, version)
         event = _record(
-            client, name, alias, history, action="promote", version=version, previous=current,
-            reason=reason, forced=forced, origin=origin,
+            client,
+            name,
+            alias,
+            history,
+            action="promote",
+            version=version,
+            previous=current,
+            reason=reason,
+            forced=forced,
+            origin=origin,
         )
         _verify(client, name, alias, version, event)
     return AliasMove(name, alias, version, current, changed=True, event=event)
@@ -394,8 +404,16 @@ def rollback(
             return AliasMove(name, alias, current, current, changed=False, event=last)
         client.set_registered_model_alias(name, alias, target)
         event = _record(
-            client, name, alias, history, action="rollback", version=target, previous=current,
-            reason=reason, forced=False, origin=origin,
+            client,
+            name,
+            alias,
+            history,
+            action="rollback",
+            version=target,
+            previous=current,
+            reason=reason,
+            forced=False,
+            origin=origin,
         )
         _verify(client, name, alias, target, event)
     return AliasMove(name, alias, target, current, changed=True, event=event)

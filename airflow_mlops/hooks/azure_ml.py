@@ -84,7 +84,9 @@ class AzureMLHook(BaseHook):
             from azure.identity import ClientSecretCredential
 
             self.log.info("Azure ML: service principal %s of tenant %s", conn.login, tenant_id)
-            return ClientSecretCredential(tenant_id=tenant_id, client_id=conn.login, client_secret=conn.password)
+            return ClientSecretCredential(
+                tenant_id=tenant_id, client_id=conn.login, client_secret=conn.password
+            )
         from azure.identity import DefaultAzureCredential
 
         self.log.info("Azure ML: no client id on %s, using DefaultAzureCredential", self.azure_ml_conn_id)

@@ -51,7 +51,9 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     """
     match = _MODEL_REF.match(str(uri).strip())
     if not match:
-        raise ValueError(f"{uri!r} is not a model reference like models:/<name>@<alias> or models:/<name>/<version>")
+        raise ValueError(
+            f"{uri!r} is not a model reference like models:/<name>@<alias> or models:/<name>/<version>"
+        )
     return match["name"], match["alias"], match["version"]
 
 
@@ -63,6 +65,7 @@ class ReportRun:
     experiment_id: str
     artifact_uri: str
     url: str | None
+
 
 # MLflow reads credentials from the environment at request time; a session sets them for the
 # duration of a block and restores what was there. One session at a time per process.
@@ -278,7 +281,10 @@ class MlflowHook(BaseHook):
         if (alias is None) == (version is None):
             raise ValueError("get_model_version takes exactly one of alias and version")
         what = f"{name}@{alias}" if alias is not None else f"{name} v{version}"
-        with self.errors(f"looking up {what} in the registry at {self.registry_uri}"), self.session() as client:
+        with (
+            self.errors(f"looking up {what} in the registry at {self.registry_uri}"),
+            self.session() as client,
+        ):
             try:
                 if alias is not None:
                     return client.get_model_version_by_alias(name, alias)
@@ -313,7 +319,10 @@ class MlflowHook(BaseHook):
         """
         from mlflow.entities import Metric
 
-        with self.errors(f"logging the {artifact_path} report to experiment {experiment!r}"), self.session() as client:
+        with (
+            self.errors(f"logging the {artifact_path} report to experiment {experiment!r}"),
+            self.session() as client,
+        ):
             experiment_id = self.get_or_create_experiment(experiment)
             run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
             run_id = run.info.run_id
@@ -331,7 +340,12 @@ class MlflowHook(BaseHook):
             except Exception:
                 client.set_terminated(run_id, "FAILED")
                 raise
-        return ReportRun(run_id, experiment_id, f"{run.info.artifact_uri}/{artifact_path}", self.run_url(experiment_id, run_id))
+        return ReportRun(
+            run_id,
+            experiment_id,
+            f"{run.info.artifact_uri}/{artifact_path}",
+            self.run_url(experiment_id, run_id),
+        )
 
     def log_and_register(
         self,
@@ -377,7 +391,13 @@ class MlflowHook(BaseHook):
         """
         from airflow_mlops.core import registry
 
-        return self._move(registry.promote, name, f"moving @{kwargs.get('alias', 'champion')} of {name} to v{version}", version, **kwargs)
+        return self._move(
+            registry.promote,
+            name,
+            f"moving @{kwargs.get('alias', 'champion')} of {name} to v{version}",
+            version,
+            **kwargs,
+        )
 
     def rollback(self, name: str, **kwargs: Any) -> AliasMove:
         """Move ``name@alias`` back along its history
@@ -385,9 +405,13 @@ class MlflowHook(BaseHook):
         :meth:`promote`."""
         from airflow_mlops.core import registry
 
-        return self._move(registry.rollback, name, f"rolling back @{kwargs.get('alias', 'champion')} of {name}", **kwargs)
+        return self._move(
+            registry.rollback, name, f"rolling back @{kwargs.get('alias', 'champion')} of {name}", **kwargs
+        )
 
-    def _move(self, fn: Callable[..., AliasMove], name: str, doing: str, *args: Any, **kwargs: Any) -> AliasMove:
+    def _move(
+        self, fn: Callable[..., AliasMove], name: str, doing: str, *args: Any, **kwargs: Any
+    ) -> AliasMove:
         from airflow_mlops.core.registry import RegistryConflict, RegistryStateError
 
         try:

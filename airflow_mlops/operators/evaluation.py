@@ -142,7 +142,9 @@ class EvaluateModelOperator(BaseOperator):
         name = str(self.model_name)
         candidate = str(self.candidate_version).strip()
         if not candidate or candidate.lower() == "none":
-            raise RegistryError(f"no candidate version of {name} to evaluate (got {self.candidate_version!r})")
+            raise RegistryError(
+                f"no candidate version of {name} to evaluate (got {self.candidate_version!r})"
+            )
         thresholds = self._thresholds()
         wanted = list(dict.fromkeys([self.metric, *thresholds, *family(self.metric)]))
         required = [self.metric, *thresholds]
@@ -158,7 +160,9 @@ class EvaluateModelOperator(BaseOperator):
                 f"eval_data {self.eval_data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
             )
         X, y = df.drop(columns=[target]), df[target]
-        self.log.info("Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(df), self.metric)
+        self.log.info(
+            "Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(df), self.metric
+        )
 
         self.hook.get_model_version(name, version=candidate)
         champion = self.hook.get_model_version(name, alias=self.champion_alias, missing_ok=True)
@@ -221,7 +225,9 @@ class EvaluateModelOperator(BaseOperator):
         self.log.info("on_reject='skip': skipping this task and the promotion after it")
         raise AirflowSkipException(f"{name} v{candidate} rejected: {summary}")
 
-    def _score(self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]) -> dict[str, float]:
+    def _score(
+        self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]
+    ) -> dict[str, float]:
         """Score one version on every metric in ``wanted``; failing a ``required`` one is an error,
         others (roc_auc of a model without probabilities ...) are left out with a log line."""
         from airflow_mlops.core.metrics import score

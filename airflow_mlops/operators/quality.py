@@ -88,11 +88,15 @@ class DataQualityGateOperator(BaseOperator):
         if not suite:
             raise ValueError("suite must be a suite file path or a non-empty list of expectation dicts")
         if not isinstance(suite, (str, os.PathLike, list, tuple)):
-            raise ValueError(f"suite must be a file path or a list of expectation dicts, got {type(suite).__name__}")
+            raise ValueError(
+                f"suite must be a file path or a list of expectation dicts, got {type(suite).__name__}"
+            )
         if not is_templated(fail_on) and fail_on not in q.FAIL_ON:
             raise ValueError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {fail_on!r}")
         if isinstance(result_format, str) and result_format.upper() not in q.RESULT_FORMATS:
-            raise ValueError(f"result_format must be one of {', '.join(q.RESULT_FORMATS)}, got {result_format!r}")
+            raise ValueError(
+                f"result_format must be one of {', '.join(q.RESULT_FORMATS)}, got {result_format!r}"
+            )
         self.data = data
         self.suite = suite
         self.fail_on = fail_on
@@ -186,7 +190,9 @@ class DataQualityGateOperator(BaseOperator):
             return str(self.report_dir)
         return default_report_dir("quality", context)
 
-    def _write_report(self, context: Context, summary: dict[str, Any], result: dict[str, Any]) -> dict[str, str]:
+    def _write_report(
+        self, context: Context, summary: dict[str, Any], result: dict[str, Any]
+    ) -> dict[str, str]:
         """Write the HTML page and the full result; returns ``{file name: text}``."""
         folder = self._report_dir(context)
         artefacts = {REPORT_JSON: json.dumps(result, indent=1, default=str)}
@@ -194,7 +200,9 @@ class DataQualityGateOperator(BaseOperator):
         # the page links the JSON by its file name, which sits beside it
         artefacts[REPORT_HTML] = q.render_html(summary, result, result_link=REPORT_JSON)
         summary["report_uri"] = write_report(folder, REPORT_HTML, artefacts[REPORT_HTML])
-        self.log.info("Wrote the quality report to %s (full result: %s)", summary["report_uri"], summary["result_uri"])
+        self.log.info(
+            "Wrote the quality report to %s (full result: %s)", summary["report_uri"], summary["result_uri"]
+        )
         MlopsReportLink.persist(context, summary["report_uri"])
         return artefacts
 
@@ -244,7 +252,12 @@ class DataQualityGateOperator(BaseOperator):
             if row["blocking"]:
                 self.log.error("[%s] %s", row["severity"], row["message"])
             else:
-                self.log.warning("[%s] %s (below fail_on=%s: not blocking)", row["severity"], row["message"], summary["fail_on"])
+                self.log.warning(
+                    "[%s] %s (below fail_on=%s: not blocking)",
+                    row["severity"],
+                    row["message"],
+                    summary["fail_on"],
+                )
         if summary["success"]:
             self.log.info(
                 "Gate passed: %d of %d expectations failed, none at or above fail_on=%s",

@@ -94,7 +94,14 @@ class PromoteModelOperator(_AliasOperator):
     :return: ``{model_name, alias, version, previous_version}``
     """
 
-    template_fields: Sequence[str] = ("model_name", "version", "alias", "expected_current", "reason", "forced")
+    template_fields: Sequence[str] = (
+        "model_name",
+        "version",
+        "alias",
+        "expected_current",
+        "reason",
+        "forced",
+    )
 
     def __init__(
         self,
@@ -198,5 +205,7 @@ class RollbackModelOperator(_AliasOperator):
                 self.reason or "-",
             )
         else:
-            self.log.info("@%s of %s already at v%s: nothing to do", self.alias, self.model_name, move.version)
+            self.log.info(
+                "@%s of %s already at v%s: nothing to do", self.alias, self.model_name, move.version
+            )
         return self._finish(context, move, "rollback")

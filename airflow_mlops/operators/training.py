@@ -104,7 +104,9 @@ class TrainModelOperator(BaseOperator):
         if not is_templated(backend) and backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
         if hyperparameters is not None and not isinstance(hyperparameters, (dict, str)):
-            raise ValueError(f"hyperparameters must be a dict or a JSON string, got {type(hyperparameters).__name__}")
+            raise ValueError(
+                f"hyperparameters must be a dict or a JSON string, got {type(hyperparameters).__name__}"
+            )
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
         self.entrypoint = entrypoint
@@ -215,7 +217,9 @@ class TrainModelOperator(BaseOperator):
         self._handle = handle
         TrainingJobConsoleLink.persist(context, handle.console_url)
         if not handle.done:
-            trigger = backend.trigger(handle, self.poll_interval) if self._should_defer(backend_name) else None
+            trigger = (
+                backend.trigger(handle, self.poll_interval) if self._should_defer(backend_name) else None
+            )
             if trigger is not None:
                 self.log.info("Job %s is %s: deferring until it ends", handle.job_id, handle.status)
                 # The triggerer hands these kwargs back, but `dag.test()`/`airflow dags test` run the
@@ -251,7 +255,9 @@ class TrainModelOperator(BaseOperator):
         return self._finish(context, backend, job, info)
 
     def _wait(self, backend: TrainingBackend, handle: JobHandle) -> JobHandle:
-        self.log.info("Waiting for job %s in the worker (polling every %ss)", handle.job_id, self.poll_interval)
+        self.log.info(
+            "Waiting for job %s in the worker (polling every %ss)", handle.job_id, self.poll_interval
+        )
         while not handle.done:
             time.sleep(self.poll_interval)
             handle = backend.poll(handle)
@@ -278,7 +284,9 @@ class TrainModelOperator(BaseOperator):
             output = backend.fetch_output(handle, tmp)
             return self._register(context, handle, info, output)
 
-    def _register(self, context: Context, handle: JobHandle, info: dict[str, Any], output: str) -> dict[str, Any]:
+    def _register(
+        self, context: Context, handle: JobHandle, info: dict[str, Any], output: str
+    ) -> dict[str, Any]:
         from airflow_mlops.core import lineage
 
         spec = TrainingJobSpec.from_dict(info["spec"])

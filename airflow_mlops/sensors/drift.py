@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from airflow_mlops.core.drift import ColumnDrift, DriftResult
 
+
 class DataDriftSensor(StrictSensor):
     """
     Wait until the current data has drifted from the reference data, column by column.
@@ -117,8 +118,12 @@ class DataDriftSensor(StrictSensor):
             )
         except DriftConfigError as err:
             raise ValueError(str(err)) from None
-        if report_sample_size is not None and (not isinstance(report_sample_size, int) or report_sample_size < 1):
-            raise ValueError(f"report_sample_size must be a positive integer or None, got {report_sample_size!r}")
+        if report_sample_size is not None and (
+            not isinstance(report_sample_size, int) or report_sample_size < 1
+        ):
+            raise ValueError(
+                f"report_sample_size must be a positive integer or None, got {report_sample_size!r}"
+            )
         self._asset_uri = drift_asset_uri(subject_of(reference, model_name))
         self._outlet = outlet_for(self._asset_uri, DRIFT_ASSET_ALIAS)
         kwargs["outlets"] = [*(kwargs.get("outlets") or []), self._outlet]
@@ -152,7 +157,9 @@ class DataDriftSensor(StrictSensor):
         reference_uri, lineage = self._resolve_reference()
         columns = self._columns()
         current = load_table(self.current, conn_id=self.data_conn_id, what="current data", columns=columns)
-        reference = load_table(reference_uri, conn_id=self.data_conn_id, what="reference data", columns=columns)
+        reference = load_table(
+            reference_uri, conn_id=self.data_conn_id, what="reference data", columns=columns
+        )
         self.log.info(
             "Comparing current %s (%d rows) with reference %s (%d rows)%s",
             self.current,
@@ -194,7 +201,9 @@ class DataDriftSensor(StrictSensor):
             f"; skipped: {', '.join(result.skipped_columns)}" if result.skipped_columns else "",
         )
 
-        summary["report_uri"] = self._write_report(context, reference, current, result) if self.report else None
+        summary["report_uri"] = (
+            self._write_report(context, reference, current, result) if self.report else None
+        )
         if self.mlflow_conn_id:
             self._log_to_mlflow(context, summary)
         context["ti"].xcom_push(key=tags.XCOM_DRIFT_SUMMARY, value=summary)
@@ -294,7 +303,9 @@ class DataDriftSensor(StrictSensor):
             )
             uri = write_report(location, "drift_report.html", page)
         except Exception as err:  # the report is an aid: its failure must not hide the verdict
-            self.log.error("Could not write the drift report to %s: %s: %s", location, type(err).__name__, err)
+            self.log.error(
+                "Could not write the drift report to %s: %s: %s", location, type(err).__name__, err
+            )
             return None
         self.log.info("Drift report: %s", uri)
         MlopsReportLink.persist(context, uri)
@@ -326,7 +337,9 @@ class DataDriftSensor(StrictSensor):
             artifacts=artifacts,
             artifact_path="drift",
         )
-        self.log.info("Logged the drift check to MLflow run %s (experiment %s)", run.run_id, self.mlflow_experiment)
+        self.log.info(
+            "Logged the drift check to MLflow run %s (experiment %s)", run.run_id, self.mlflow_experiment
+        )
         MlflowRunLink.persist(context, run.url)
         summary["mlflow_run_id"] = run.run_id
 
@@ -393,13 +406,12 @@ def render_report(
     if result.drifted_columns:
         decision += ": " + html.escape(", ".join(result.drifted_columns))
     skipped = "".join(
-        f"<li>{html.escape(c)}: skipped &mdash; {html.escape(r)}</li>" for c, r in result.skipped_columns.items()
+        f"<li>{html.escape(c)}: skipped &mdash; {html.escape(r)}</li>"
+        for c, r in result.skipped_columns.items()
     )
     banner = (
         '<div style="font-family:sans-serif;padding:12px 16px;background:#fff4e5;border-bottom:1px solid #f0c36d">'
-        f"<b>{decision}</b><br>{html.escape(note)}"
-        + (f"<ul>{skipped}</ul>" if skipped else "")
-        + "</div>"
+        f"<b>{decision}</b><br>{html.escape(note)}" + (f"<ul>{skipped}</ul>" if skipped else "") + "</div>"
     )
     marker = page.find("<body")
     if marker == -1:

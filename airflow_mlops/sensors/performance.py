@@ -26,6 +26,7 @@ from airflow_mlops.sensors.base import StrictSensor
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+
 class ModelPerformanceSensor(StrictSensor):
     """
     Wait until a registered model performs worse on recent labelled data than it should.
@@ -129,12 +130,18 @@ class ModelPerformanceSensor(StrictSensor):
         model_version = self._model_version(name, alias, version)
         version = str(model_version.version)
         label = f"{name}@{alias} (v{version})" if alias else f"{name} v{version}"
-        greater = metrics.greater_is_better(self.metric) if self.greater_is_better is None else self.greater_is_better
+        greater = (
+            metrics.greater_is_better(self.metric)
+            if self.greater_is_better is None
+            else self.greater_is_better
+        )
 
         df = load_table(str(self.data), conn_id=self.data_conn_id, what="data")
         target = str(self.target)
         if target not in df.columns:
-            raise DataInputError(f"data {self.data} has no target column {target!r}; columns: {list(df.columns)}")
+            raise DataInputError(
+                f"data {self.data} has no target column {target!r}; columns: {list(df.columns)}"
+            )
         if df[target].isna().any():
             raise DataInputError(
                 f"data {self.data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
@@ -152,7 +159,9 @@ class ModelPerformanceSensor(StrictSensor):
         except ValueError as err:
             raise DataInputError(f"cannot score {label} on {self.data}: {err}") from err
         except Exception as err:  # the model itself fails on this data (a pyfunc schema error ...)
-            raise DataInputError(f"{label} fails to predict on {self.data}: {type(err).__name__}: {err}") from err
+            raise DataInputError(
+                f"{label} fails to predict on {self.data}: {type(err).__name__}: {err}"
+            ) from err
         self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, len(df))
 
         baseline, source = self._baseline(model_version.tags or {})

@@ -84,14 +84,18 @@ class Demo:
         if not self.quiet:
             print(text, flush=True)
 
-    def airflow(self, *args: str, log_name: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def airflow(
+        self, *args: str, log_name: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         cmd = [str(BIN / "airflow"), *args]
         log_path = self.logs / f"{log_name}.log" if log_name else None
         with open(log_path or os.devnull, "w") as log:
             proc = subprocess.run(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
         if check and proc.returncode != 0:
             where = f"; see {log_path}" if log_path else ""
-            raise SystemExit(f"demo: `airflow {' '.join(args)}` failed with exit code {proc.returncode}{where}")
+            raise SystemExit(
+                f"demo: `airflow {' '.join(args)}` failed with exit code {proc.returncode}{where}"
+            )
         return proc
 
     def setup(self) -> None:
@@ -110,7 +114,11 @@ class Demo:
             self.say(f"Setting up the Airflow home {self.home} (SQLite, migrated once) ...")
             self.airflow("db", "migrate", log_name="db-migrate")
             self.airflow(
-                "pools", "set", "mlops_registry", "1", "airflow-mlops: serialises registry alias moves",
+                "pools",
+                "set",
+                "mlops_registry",
+                "1",
+                "airflow-mlops: serialises registry alias moves",
                 log_name="pools",
             )
             marker.write_text(dt.datetime.now(dt.timezone.utc).isoformat())
@@ -141,7 +149,9 @@ class Demo:
             seconds=round(seconds, 1),
             cpu_seconds=round(cpu, 1),
             log=str(self.logs / f"{step}.log"),
-            asset_events=sorted(uri for uri, ids in self.asset_event_ids().items() if ids - events_before.get(uri, set())),
+            asset_events=sorted(
+                uri for uri, ids in self.asset_event_ids().items() if ids - events_before.get(uri, set())
+            ),
         )
         self.steps.append(run)
         if run["state"] != "success":
@@ -206,7 +216,9 @@ class Demo:
             f"Demo stream: {len(windows)} daily windows of {windows[0]['rows']} customers from {windows[0]['date']}, "
             f"initial training data {manifest['train_rows']} rows; the market changes on {manifest['drift_date']}."
         )
-        self.say(f"Airflow home {self.home} (SQLite); MLflow sqlite:///{self.home / 'mlflow.db'}; DAGs from {self.dags_folder}")
+        self.say(
+            f"Airflow home {self.home} (SQLite); MLflow sqlite:///{self.home / 'mlflow.db'}; DAGs from {self.dags_folder}"
+        )
         self.say()
 
         # 1. the first champion
@@ -282,9 +294,11 @@ class Demo:
         record = x.get("evaluate.return_value") or {}
         promoted = x.get("promote.return_value") or {}
         evaluated = [g.get("evaluated") for g in gates]
-        self.say(f"    quality gates passed ({evaluated[0]} and {evaluated[1]} expectations); "
-                 f"trained {trained.get('model_name')} v{trained.get('model_version')} on backend "
-                 f"{trained.get('backend')} ({run['seconds']:.0f} s for the run)")
+        self.say(
+            f"    quality gates passed ({evaluated[0]} and {evaluated[1]} expectations); "
+            f"trained {trained.get('model_name')} v{trained.get('model_version')} on backend "
+            f"{trained.get('backend')} ({run['seconds']:.0f} s for the run)"
+        )
         cand = record.get("candidate") or {}
         champ = record.get("champion")
         line = f"    evaluation: candidate v{cand.get('version')} accuracy {_f(cand.get('metrics', {}).get('accuracy'))}"
@@ -295,7 +309,9 @@ class Demo:
         self.say(f"{line} -> {record.get('decision')}")
         if promoted:
             prev = promoted.get("previous_version")
-            self.say(f"    promoted v{promoted.get('version')} to @{ALIAS} (previous: {'v' + str(prev) if prev else 'none'})")
+            self.say(
+                f"    promoted v{promoted.get('version')} to @{ALIAS} (previous: {'v' + str(prev) if prev else 'none'})"
+            )
         else:
             self.say(f"    not promoted (tasks: {run['tasks']})")
 
@@ -339,7 +355,9 @@ class Demo:
         import mlflow.sklearn
         import pandas as pd
 
-        warnings.filterwarnings("ignore")  # model loading scans modules; Airflow's deprecations are noise here
+        warnings.filterwarnings(
+            "ignore"
+        )  # model loading scans modules; Airflow's deprecations are noise here
 
         first_version = str(first["xcom"]["promote.return_value"]["version"])
         new_version = str(retrain["xcom"]["promote.return_value"]["version"])
@@ -385,14 +403,25 @@ class Demo:
             "rollback": moved,
             "evaluation": retrain["xcom"].get("evaluate.return_value"),
             "post_drift_accuracy": {
-                v: sum(r["accuracy_by_version"][v] for r in post) / len(post) for v in (first_version, new_version)
+                v: sum(r["accuracy_by_version"][v] for r in post) / len(post)
+                for v in (first_version, new_version)
             },
             "windows": rows,
             "history": history,
             "runs": [
                 {
                     k: s[k]
-                    for k in ("step", "dag_id", "run_id", "state", "seconds", "cpu_seconds", "tasks", "asset_events", "log")
+                    for k in (
+                        "step",
+                        "dag_id",
+                        "run_id",
+                        "state",
+                        "seconds",
+                        "cpu_seconds",
+                        "tasks",
+                        "asset_events",
+                        "log",
+                    )
                 }
                 for s in self.steps
             ],
@@ -400,26 +429,31 @@ class Demo:
                 "quality": sorted(
                     str(p) for p in (self.home / "reports").rglob("*.html") if "quality" in p.parts
                 ),
-                "drift": sorted(str(p) for p in (self.home / "reports").rglob("*.html") if "drift" in p.parts),
+                "drift": sorted(
+                    str(p) for p in (self.home / "reports").rglob("*.html") if "drift" in p.parts
+                ),
             },
             "seconds": round(time.monotonic() - self.started, 1),
         }
 
     def print_story(self, s: dict[str, Any]) -> None:
         self.say()
-        self.say(f"The champion day by day (accuracy on that day's labelled customers; drift from {s['drift_date']}):")
+        self.say(
+            f"The champion day by day (accuracy on that day's labelled customers; drift from {s['drift_date']}):"
+        )
         self.say(f"  {'date':<11} {'drift':<6} {'champion':<9} {'accuracy':>8}   monitor")
         for r in s["windows"]:
             note = ""
             if r["monitored"]:
-                note = (
-                    f"drift share {_f(r['drift_share'], 2)} -> "
-                    + ("DRIFT, retrained" if r["drift_detected"] or r["degraded"] else "no drift, no retraining")
+                note = f"drift share {_f(r['drift_share'], 2)} -> " + (
+                    "DRIFT, retrained" if r["drift_detected"] or r["degraded"] else "no drift, no retraining"
                 )
             elif r["drifted"] and r["champion"] != s["first_champion"]:
                 old = r["accuracy_by_version"][s["first_champion"]]
                 note = f"(v{s['first_champion']} would score {_f(old)})"
-            self.say(f"  {r['date']:<11} {'yes' if r['drifted'] else 'no':<6} v{r['champion']:<8} {_f(r['accuracy']):>8}   {note}")
+            self.say(
+                f"  {r['date']:<11} {'yes' if r['drifted'] else 'no':<6} v{r['champion']:<8} {_f(r['accuracy']):>8}   {note}"
+            )
         post = s["post_drift_accuracy"]
         self.say(
             f"After the drift: v{s['retrained_version']} averages {_f(post[s['retrained_version']])} "
@@ -469,9 +503,13 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", default=str(REPO / ".airflow"), help="Airflow home for the demo (default ./.airflow)")
     parser.add_argument(
-        "--dags-folder", default=str(REPO / "dags"), help="the DAGs to run (default: the reference DAGs in dags/)"
+        "--home", default=str(REPO / ".airflow"), help="Airflow home for the demo (default ./.airflow)"
+    )
+    parser.add_argument(
+        "--dags-folder",
+        default=str(REPO / "dags"),
+        help="the DAGs to run (default: the reference DAGs in dags/)",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing; write the summary JSON only")
     args = parser.parse_args(argv)

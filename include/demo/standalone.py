@@ -60,7 +60,9 @@ def build_env(home: Path, dags: Path, host: str, port: int, mlflow_ui_url: str |
             "AIRFLOW__API__WORKERS": "1",  # one web worker is plenty for one user, and spares a core
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
+                home / "simple_auth_manager_passwords.json"
+            ),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(conn),
             "GX_ANALYTICS_ENABLED": "false",
@@ -88,7 +90,9 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
     print(f"standalone: {what}", flush=True)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.exit(f"standalone: {what} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        sys.exit(
+            f"standalone: {what} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )
 
 
 def _wait(url: str, proc: subprocess.Popen, timeout: float) -> bool:
@@ -109,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("MLFLOW_PORT", 5000)))
     parser.add_argument("--no-mlflow-ui", action="store_true", help="do not start `mlflow ui` beside Airflow")
     parser.add_argument("--home", default=os.environ.get("AIRFLOW_HOME", str(PROJECT / ".airflow")))
-    parser.add_argument("--dags", default=str(PROJECT / "dags"), help="DAGs folder (default: the reference DAGs)")
+    parser.add_argument(
+        "--dags", default=str(PROJECT / "dags"), help="DAGs folder (default: the reference DAGs)"
+    )
     parser.add_argument("--user", default=os.environ.get("AIRFLOW_ADMIN_USER", "admin"))
     parser.add_argument("--password", default=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
     args = parser.parse_args(argv)
@@ -125,9 +131,20 @@ def main(argv: list[str] | None = None) -> int:
         (home / "mlartifacts").mkdir(exist_ok=True)
         children.append(
             subprocess.Popen(
-                [str(BIN / "mlflow"), "ui", "--host", args.host, "--port", str(args.mlflow_port), "--workers", "1",
-                 "--backend-store-uri", "sqlite:///" + str(home / "mlflow.db"),
-                 "--default-artifact-root", (home / "mlartifacts").as_uri()],
+                [
+                    str(BIN / "mlflow"),
+                    "ui",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.mlflow_port),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    "sqlite:///" + str(home / "mlflow.db"),
+                    "--default-artifact-root",
+                    (home / "mlartifacts").as_uri(),
+                ],
                 env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             )  # fmt: skip
         )

@@ -204,7 +204,11 @@ def build_pipeline(X, task: str, model: str, hyper: dict[str, object], extra: di
     transformers = []
     if numeric:
         transformers.append(
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+            (
+                "numeric",
+                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                numeric,
+            )
         )
     if categorical:
         transformers.append(
@@ -252,7 +256,9 @@ def make_estimator(task: str, model: str, seed: int):
             "linear": lambda: linear_model.Ridge(random_state=seed),
         }
     if model not in choices:
-        raise TrainingInputError(f"params.model {model!r} is not available for {task}; choose one of {sorted(choices)}")
+        raise TrainingInputError(
+            f"params.model {model!r} is not available for {task}; choose one of {sorted(choices)}"
+        )
     return choices[model]()
 
 
@@ -380,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     train_df = read_table(args.train, "training")
     X, y = split_xy(train_df, target, features, drop, "training", args.train)
     task = resolve_task(str(params.get("task", "auto")), y)
-    print(f"train.py: {len(X)} training rows, {X.shape[1]} features, target {target!r}, task {task}, model {model}")
+    print(
+        f"train.py: {len(X)} training rows, {X.shape[1]} features, target {target!r}, task {task}, model {model}"
+    )
 
     import numpy as np
 

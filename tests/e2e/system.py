@@ -56,7 +56,9 @@ def pg_bin(name: str) -> str:
 class Service:
     """A process we started, in its own process group, logging to a file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, cwd: Path | None = None):
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, cwd: Path | None = None
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
@@ -227,21 +229,27 @@ class AirflowApi:
             if state in until:
                 return state
             time.sleep(1)
-        raise TimeoutError(f"{dag_id}/{run_id} still {state} after {timeout}s: {self.task_states(dag_id, run_id)}")
+        raise TimeoutError(
+            f"{dag_id}/{run_id} still {state} after {timeout}s: {self.task_states(dag_id, run_id)}"
+        )
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         tis = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in tis}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        entry = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}?deserialize=true")
+        entry = self.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}?deserialize=true"
+        )
         return entry["value"]
 
     def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")["extra_links"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true")
+        body = self.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        )
         content = body.get("content")
         if isinstance(content, list):
             return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
@@ -253,7 +261,9 @@ class AirflowApi:
         for task_id, state in self.task_states(dag_id, run_id).items():
             if state not in ("success", "skipped", None):
                 try:
-                    out.append(f"--- {task_id} ({state}) ---\n{self.task_log(dag_id, run_id, task_id)[-chars:]}")
+                    out.append(
+                        f"--- {task_id} ({state}) ---\n{self.task_log(dag_id, run_id, task_id)[-chars:]}"
+                    )
                 except AssertionError as err:
                     out.append(f"--- {task_id} ({state}): no log: {err}")
         return "\n".join(out)
@@ -289,7 +299,11 @@ def wait_url(url: str, timeout: float, service: Service) -> None:
 
 def venv_env(**extra: str) -> dict[str, str]:
     """The test process environment with the venv first on PATH (standalone runs ``airflow``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
     for var in ("AIRFLOW_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         env.pop(var, None)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"

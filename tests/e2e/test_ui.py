@@ -103,7 +103,9 @@ def _wait_task(sa: Standalone, run_id: str, task_id: str, states: tuple[str, ...
         if not sa.service.alive():
             raise RuntimeError(f"standalone exited:\n{sa.service.tail()}")
         time.sleep(2)
-    raise TimeoutError(f"{task_id} not in {states} after {RUN_TIMEOUT}s: {sa.api.task_states(DAG_ID, run_id)}")
+    raise TimeoutError(
+        f"{task_id} not in {states} after {RUN_TIMEOUT}s: {sa.api.task_states(DAG_ID, run_id)}"
+    )
 
 
 def _finish(sa: Standalone, run_id: str) -> dict[str, str | None]:
@@ -198,12 +200,21 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
             page.get_by_role("button", name="Trigger").first.click()
             form = page.get_by_role("dialog")
             form.locator("#element_train_data").wait_for()
-            for field in ("train_data", "eval_data", "backend", "require_approval", "force_promote", "reason"):
+            for field in (
+                "train_data",
+                "eval_data",
+                "backend",
+                "require_approval",
+                "force_promote",
+                "reason",
+            ):
                 assert form.locator(f"[name=element_{field}]").count() == 1, f"form field {field} missing"
             for label in ("Training data", "Evaluation data", "Where to train", "Require a human approval",
                           "Force the promotion", "Reason"):  # fmt: skip
                 # the label, followed by the required-field asterisk
-                assert form.get_by_text(re.compile(rf"^{re.escape(label)}\s*\*?$")).count() >= 1, f"{label!r} missing"
+                assert form.get_by_text(re.compile(rf"^{re.escape(label)}\s*\*?$")).count() >= 1, (
+                    f"{label!r} missing"
+                )
             assert form.locator("input[name=element_backend]").input_value() == "local"
             form.get_by_role("combobox").first.click()
             options = page.get_by_role("option")
@@ -247,7 +258,9 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
             tasks = _finish(sa, run_id)
             assert tasks["request_approval"] == "success" and tasks["promote"] == "success", tasks
             assert tasks["no_approval_needed"] == "skipped", tasks
-            detail = sa.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails")
+            detail = sa.api.get(
+                f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails"
+            )
             assert detail["chosen_options"] == ["Approve"] and detail["response_received"] is True
             assert detail["responded_by_user"]["name"] == sa.user
             decision = sa.api.xcom(DAG_ID, run_id, "evaluate")

@@ -52,7 +52,14 @@ def airflow_home() -> Path:
         airflow = str(VENV_BIN / "airflow")
         subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
         subprocess.run(
-            [airflow, "pools", "set", "mlops_registry", "1", "airflow-mlops: serialises registry alias moves"],
+            [
+                airflow,
+                "pools",
+                "set",
+                "mlops_registry",
+                "1",
+                "airflow-mlops: serialises registry alias moves",
+            ],
             check=True,
             capture_output=True,
         )
@@ -163,8 +170,16 @@ class DagRunner:
         dag = bag.get_dag(dag_id)
         assert dag is not None, f"{dag_id} not in {list(bag.dags)}"
         dr = dag.test(run_conf=conf)
-        states = {ti.task_id: (str(getattr(ti.state, "value", ti.state)) if ti.state else None) for ti in dr.get_task_instances()}
-        return DagRunResult(dag_id=dag_id, run_id=dr.run_id, state=str(getattr(dr.state, "value", dr.state)), task_states=states)
+        states = {
+            ti.task_id: (str(getattr(ti.state, "value", ti.state)) if ti.state else None)
+            for ti in dr.get_task_instances()
+        }
+        return DagRunResult(
+            dag_id=dag_id,
+            run_id=dr.run_id,
+            state=str(getattr(dr.state, "value", dr.state)),
+            task_states=states,
+        )
 
 
 def _dag_id_of(source: str) -> str:

@@ -37,7 +37,12 @@ def test_wheel_in_fresh_airflow_venv_is_a_provider(tmp_path):
 
     def cli(*args: str) -> list[dict]:
         out = subprocess.run(
-            [airflow_cli, *args, "-o", "json"], env=env, check=True, capture_output=True, text=True, timeout=300
+            [airflow_cli, *args, "-o", "json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         return json.loads(out.stdout)
 

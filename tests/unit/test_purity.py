@@ -11,14 +11,30 @@ from pathlib import Path
 
 import airflow_mlops
 
-HEAVY = ("pandas", "numpy", "mlflow", "great_expectations", "evidently", "sklearn", "boto3",
-         "google.cloud", "azure.ai.ml", "scipy", "pyarrow")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "mlflow",
+    "great_expectations",
+    "evidently",
+    "sklearn",
+    "boto3",
+    "google.cloud",
+    "azure.ai.ml",
+    "scipy",
+    "pyarrow",
+)
 PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
 
 
 def _modules() -> list[str]:
     root = Path(airflow_mlops.__file__).parent
-    names = ["airflow_mlops", "airflow_mlops.provider_info", "airflow_mlops.exceptions", "airflow_mlops.assets"]
+    names = [
+        "airflow_mlops",
+        "airflow_mlops.provider_info",
+        "airflow_mlops.exceptions",
+        "airflow_mlops.assets",
+    ]
     for sub in PACKAGES:
         names.append(f"airflow_mlops.{sub}")
         names += [f"airflow_mlops.{sub}.{m.name}" for m in pkgutil.iter_modules([str(root / sub)])]
@@ -79,7 +95,9 @@ def test_provider_info_is_stdlib_only_and_lists_what_exists():
         module, cls = link.rsplit(".", 1)
         getattr(importlib.import_module(module), cls)
     source = Path(airflow_mlops.__file__).with_name("provider_info.py").read_text()
-    imports = [line.split()[1] for line in source.splitlines() if line.strip().startswith(("import ", "from "))]
+    imports = [
+        line.split()[1] for line in source.splitlines() if line.strip().startswith(("import ", "from "))
+    ]
     # the version module is stdlib-only; the package root would reach every operator lazily
     assert set(imports) <= {"__future__", "airflow_mlops.version"}, imports
     json.dumps(info)

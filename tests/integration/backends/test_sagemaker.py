@@ -35,8 +35,13 @@ REGION = "us-east-1"
 BUCKET = "mlops-train-bucket"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerTraining"
 ENTRYPOINT = REPO / "include" / "training" / "train.py"
-SAGEMAKER_HP = {"sagemaker_program", "sagemaker_submit_directory", "sagemaker_region", "sagemaker_job_name",
-                "sagemaker_container_log_level"}
+SAGEMAKER_HP = {
+    "sagemaker_program",
+    "sagemaker_submit_directory",
+    "sagemaker_region",
+    "sagemaker_job_name",
+    "sagemaker_container_log_level",
+}
 
 
 class FakeSageMaker:
@@ -64,11 +69,11 @@ class FakeSageMaker:
         return self.sagemaker.training_jobs[name]
 
     def _get(self, uri: str) -> bytes:
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         return self.s3.get_object(bucket, key).value
 
     def _download_channel(self, uri: str, dest: Path) -> None:
-        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
         dest.mkdir(parents=True)
         for key in list(self.s3.get_bucket(bucket).keys):
             if key.startswith(prefix):
@@ -85,7 +90,9 @@ class FakeSageMaker:
             hp = {k: json.loads(v) for k, v in job.hyper_parameters.items()}
             code = root / "code"
             code.mkdir()
-            with tarfile.open(fileobj=io.BytesIO(self._get(hp["sagemaker_submit_directory"])), mode="r:gz") as tar:
+            with tarfile.open(
+                fileobj=io.BytesIO(self._get(hp["sagemaker_submit_directory"])), mode="r:gz"
+            ) as tar:
                 tar.extractall(code, filter="data")
             env = {**os.environ, "SM_MODEL_DIR": str(root / "model"), "PYTHONHASHSEED": "0"}
             for channel in job.input_data_config:
@@ -97,8 +104,14 @@ class FakeSageMaker:
             args = [a for k, v in hp.items() if k not in SAGEMAKER_HP for a in (f"--{k}", str(v))]
             cmd = [sys.executable, hp["sagemaker_program"], *args]
             proc = subprocess.run(cmd, cwd=code, env=env, capture_output=True, text=True, timeout=300)
-            self.container_runs.append({"cmd": cmd, "files": sorted(os.listdir(code)), "rc": proc.returncode,
-                                        "stderr": proc.stderr[-2000:]})
+            self.container_runs.append(
+                {
+                    "cmd": cmd,
+                    "files": sorted(os.listdir(code)),
+                    "rc": proc.returncode,
+                    "stderr": proc.stderr[-2000:],
+                }
+            )
             if proc.returncode != 0:
                 job.training_job_status = "Failed"
                 job.secondary_status = "Failed"
@@ -109,7 +122,7 @@ class FakeSageMaker:
                 for item in sorted(os.listdir(root / "model")):
                     tar.add(root / "model" / item, arcname=item)
             artefact = job.model_artifacts["S3ModelArtifacts"]
-            bucket, _, key = artefact[len("s3://"):].partition("/")
+            bucket, _, key = artefact[len("s3://") :].partition("/")
             self.s3.put_object(bucket, key, buffer.getvalue())
 
 
@@ -140,12 +153,20 @@ def fake_sagemaker():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SageMakerModelBackend, "create_training_job", create_training_job)
         mp.setattr(SageMakerResponse, "stop_training_job", stop_training_job, raising=False)
-        conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-                "extra": {"endpoint_url": url, "region_name": REGION}}
+        conn = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"endpoint_url": url, "region_name": REGION},
+        }
         mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
         # fsspec (s3fs) reads the data for lineage hashes with the default credential chain
-        for key, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        for key, value in {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
             mp.setenv(key, value)
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             mp.delenv(key, raising=False)
@@ -155,9 +176,13 @@ def fake_sagemaker():
 
             s3 = boto3.client("s3", endpoint_url=url, region_name=REGION)
             s3.create_bucket(Bucket=BUCKET)
-            rows = ["f1,f2,color,label"] + [f"{i % 7},{(i * 3) % 5},{'rg'[i % 2]},{int(i % 7 > 3)}" for i in range(60)]
+            rows = ["f1,f2,color,label"] + [
+                f"{i % 7},{(i * 3) % 5},{'rg'[i % 2]},{int(i % 7 > 3)}" for i in range(60)
+            ]
             s3.put_object(Bucket=BUCKET, Key="data/train.csv", Body="\n".join(rows).encode())
-            s3.put_object(Bucket=BUCKET, Key="data/validation.csv", Body="\n".join(rows[:1] + rows[1:31]).encode())
+            s3.put_object(
+                Bucket=BUCKET, Key="data/validation.csv", Body="\n".join(rows[:1] + rows[1:31]).encode()
+            )
             fake.url = url
             yield fake
         finally:
@@ -224,14 +249,24 @@ pipeline()
 """
 
 
-def test_train_on_sagemaker_defers_and_registers(fake_sagemaker, mlflow_server, dag_runner, model_name, tmp_path):
+def test_train_on_sagemaker_defers_and_registers(
+    fake_sagemaker, mlflow_server, dag_runner, model_name, tmp_path
+):
     from airflow_mlops.core import tags
 
     marker = tmp_path / "deferred.json"
     params = {"target": "label", "model": "logistic_regression", "C": 0.5}
-    result = dag_runner.run(textwrap.dedent(TRAIN_DAG).format(
-        marker=str(marker), dag_id="sagemaker_train_ok", entrypoint=str(ENTRYPOINT), bucket=BUCKET,
-        model=model_name, params=params, role=ROLE))
+    result = dag_runner.run(
+        textwrap.dedent(TRAIN_DAG).format(
+            marker=str(marker),
+            dag_id="sagemaker_train_ok",
+            entrypoint=str(ENTRYPOINT),
+            bucket=BUCKET,
+            model=model_name,
+            params=params,
+            role=ROLE,
+        )
+    )
     assert result.state == "success", result.task_states
 
     # The task deferred to the Amazon provider's SageMakerTrigger (the wait held no worker slot).
@@ -244,7 +279,8 @@ def test_train_on_sagemaker_defers_and_registers(fake_sagemaker, mlflow_server, 
     job = fake_sagemaker.job(job_name)
     described = job.response_object
     assert described["AlgorithmSpecification"]["TrainingImage"] == (
-        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3")
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
     assert described["RoleArn"] == ROLE
     assert described["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert described["ResourceConfig"]["InstanceCount"] == 1
@@ -252,11 +288,19 @@ def test_train_on_sagemaker_defers_and_registers(fake_sagemaker, mlflow_server, 
     assert described["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
     assert described["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
     assert described["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/jobs"
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
-    assert channels == {"train": f"s3://{BUCKET}/data/train.csv", "validation": f"s3://{BUCKET}/data/validation.csv"}
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]
+    }
+    assert channels == {
+        "train": f"s3://{BUCKET}/data/train.csv",
+        "validation": f"s3://{BUCKET}/data/validation.csv",
+    }
     hp = described["HyperParameters"]
     assert json.loads(hp["sagemaker_program"]) == "train.py"
-    assert json.loads(hp["sagemaker_submit_directory"]) == f"s3://{BUCKET}/jobs/{job_name}/source/sourcedir.tar.gz"
+    assert (
+        json.loads(hp["sagemaker_submit_directory"])
+        == f"s3://{BUCKET}/jobs/{job_name}/source/sourcedir.tar.gz"
+    )
     assert json.loads(json.loads(hp["params"])) == params
     assert {"Key": "team", "Value": "ml"} in job.tags
 
@@ -269,7 +313,10 @@ def test_train_on_sagemaker_defers_and_registers(fake_sagemaker, mlflow_server, 
     # Completion resumed the task: the model the job wrote is registered with its lineage.
     out = result.xcom("train")
     assert out["backend"] == "sagemaker" and out["job_id"] == job_name
-    assert out["console_url"] == f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/{job_name}"
+    assert (
+        out["console_url"]
+        == f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/{job_name}"
+    )
     client = mlflow_server.client()
     version = client.get_model_version(model_name, out["model_version"])
     assert version.tags[tags.BACKEND] == "sagemaker"
@@ -285,15 +332,24 @@ def test_train_on_sagemaker_defers_and_registers(fake_sagemaker, mlflow_server, 
     assert "model/MLmodel" in run_files
 
 
-def test_failed_job_fails_task_with_reason_and_registers_nothing(fake_sagemaker, mlflow_server, dag_runner,
-                                                                   model_name, tmp_path):
+def test_failed_job_fails_task_with_reason_and_registers_nothing(
+    fake_sagemaker, mlflow_server, dag_runner, model_name, tmp_path
+):
     # A real script that fails the way a training script does: the job ends Failed.
     code = tmp_path / "code"
     code.mkdir()
     (code / "broken.py").write_text("import sys\nsys.exit('TrainingInputError: column label missing')\n")
-    result = dag_runner.run(textwrap.dedent(TRAIN_DAG).format(
-        marker=str(tmp_path / "deferred.json"), dag_id="sagemaker_train_fails", entrypoint=str(code / "broken.py"),
-        bucket=BUCKET, model=model_name, params={}, role=ROLE))
+    result = dag_runner.run(
+        textwrap.dedent(TRAIN_DAG).format(
+            marker=str(tmp_path / "deferred.json"),
+            dag_id="sagemaker_train_fails",
+            entrypoint=str(code / "broken.py"),
+            bucket=BUCKET,
+            model=model_name,
+            params={},
+            role=ROLE,
+        )
+    )
     assert result.state == "failed"
     assert result.task_states["train"] == "failed"
     job_name = json.loads((tmp_path / "deferred.json").read_text())[1]["job_name"]
@@ -309,15 +365,22 @@ def test_failed_job_fails_task_with_reason_and_registers_nothing(fake_sagemaker,
     from airflow_mlops.exceptions import TrainingJobFailed
 
     backend = _backend()
-    handle = backend.handle_event(JobHandle(backend="sagemaker", job_id=job_name, details={"region": REGION}),
-                                  {"status": "failed", "message": "Error while waiting for training job"})
+    handle = backend.handle_event(
+        JobHandle(backend="sagemaker", job_id=job_name, details={"region": REGION}),
+        {"status": "failed", "message": "Error while waiting for training job"},
+    )
     assert handle.status == "failed"
     assert "column label missing" in handle.message
     with pytest.raises(TrainingJobFailed, match="column label missing"):
         from airflow_mlops.operators.training import TrainModelOperator
 
-        TrainModelOperator(task_id="t", entrypoint="x.py", train_data="s3://b/k", registered_model_name="m",
-                           backend="sagemaker")._finish({}, backend, handle, {})
+        TrainModelOperator(
+            task_id="t",
+            entrypoint="x.py",
+            train_data="s3://b/k",
+            registered_model_name="m",
+            backend="sagemaker",
+        )._finish({}, backend, handle, {})
 
 
 def test_rerun_reattaches_to_live_job_and_on_kill_stops_it(fake_sagemaker):
@@ -333,10 +396,16 @@ def test_rerun_reattaches_to_live_job_and_on_kill_stops_it(fake_sagemaker):
         second = _backend().submit(_spec("reattach-job"))
         assert second.job_id == "reattach-job" and second.status == "running"
         assert sorted(n for n in fake_sagemaker.sagemaker.training_jobs if n.startswith("reattach-job")) == [
-            "reattach-job"]
+            "reattach-job"
+        ]
 
-        op = TrainModelOperator(task_id="train", entrypoint=str(ENTRYPOINT), train_data="s3://b/k",
-                                registered_model_name="m", backend="sagemaker")
+        op = TrainModelOperator(
+            task_id="train",
+            entrypoint=str(ENTRYPOINT),
+            train_data="s3://b/k",
+            registered_model_name="m",
+            backend="sagemaker",
+        )
         op._backend, op._handle = backend, second
         op.on_kill()
         assert fake_sagemaker.stopped == ["reattach-job"]

@@ -192,4 +192,3 @@ def conn_env_name(conn_id: str) -> str:
 
 def var_env_name(key: str) -> str:
     return "AIRFLOW_VAR_" + key.upper()
-

@@ -170,7 +170,7 @@ def _connections(env: dict[str, str]) -> dict[str, object]:
     conns = {}
     for key, value in env.items():
         if key.startswith("AIRFLOW_CONN_"):
-            conn_id = key[len("AIRFLOW_CONN_"):].lower()
+            conn_id = key[len("AIRFLOW_CONN_") :].lower()
             conns[conn_id] = (
                 Connection.from_json(value, conn_id=conn_id) if value.lstrip().startswith("{")
                 else Connection(conn_id=conn_id, uri=value)
@@ -200,7 +200,10 @@ def test_default_connections_are_preset_and_resolve(compose: dict, monkeypatch: 
     # an override from .env replaces the default link base
     overrides = load_compose({"MLFLOW_UI_URL": "https://mlflow.example.org"})
     overridden = service_env(overrides["services"]["airflow-scheduler"])
-    assert json.loads(overridden["AIRFLOW_CONN_MLFLOW_DEFAULT"])["extra"]["ui_url"] == "https://mlflow.example.org"
+    assert (
+        json.loads(overridden["AIRFLOW_CONN_MLFLOW_DEFAULT"])["extra"]["ui_url"]
+        == "https://mlflow.example.org"
+    )
 
 
 def test_every_connection_and_variable_the_dags_read_is_set(compose: dict) -> None:
@@ -286,4 +289,7 @@ def test_image_pip_install_target_builds_this_package(tmp_path: Path) -> None:
     for extra in ("all", "amazon", "google", "azure"):
         assert f"Provides-Extra: {extra}" in meta
     assert "airflow_mlops/provider_info.py" in names and "airflow_mlops/operators/registry.py" in names
-    assert "apache_airflow_provider" in entry_points and "airflow_mlops.provider_info:get_provider_info" in entry_points
+    assert (
+        "apache_airflow_provider" in entry_points
+        and "airflow_mlops.provider_info:get_provider_info" in entry_points
+    )

@@ -99,7 +99,9 @@ def stack() -> NativeStack:
         }
         # what the postgres image does on first start: POSTGRES_USER/DB, then the init scripts
         pg_env = service_env(compose["services"]["postgres"])
-        pg.psql(f"CREATE ROLE {pg_env['POSTGRES_USER']} WITH LOGIN SUPERUSER PASSWORD '{pg_env['POSTGRES_PASSWORD']}'")
+        pg.psql(
+            f"CREATE ROLE {pg_env['POSTGRES_USER']} WITH LOGIN SUPERUSER PASSWORD '{pg_env['POSTGRES_PASSWORD']}'"
+        )
         pg.psql(f"CREATE DATABASE {pg_env['POSTGRES_DB']} OWNER {pg_env['POSTGRES_USER']}")
         for mount in compose["services"]["postgres"]["volumes"]:
             if "docker-entrypoint-initdb.d" in mount:
@@ -127,7 +129,9 @@ def stack() -> NativeStack:
         init = compose["services"]["airflow-init"]
         init_env = _native_env(init, rewrite, root)
         script = _sub(init["command"][-1], rewrite)
-        proc = subprocess.run(["bash", "-c", script], env=init_env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            ["bash", "-c", script], env=init_env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"airflow-init failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
         print(f"native stack: postgres + airflow-init in {time.monotonic() - t0:.0f}s")
 
@@ -203,4 +207,7 @@ def test_compose_services_run_natively_and_complete_a_dag(stack: NativeStack) ->
     assert stored, f"no model under the artefact destination {stack.root / 'mlartifacts'}"
     # both stores are Postgres databases of their own
     assert stack.pg.psql("SELECT count(*) FROM registered_models", db="mlflow").strip() != "0"
-    assert stack.pg.psql(f"SELECT state FROM dag_run WHERE run_id = '{run_id}'", db="airflow").strip() == "success"
+    assert (
+        stack.pg.psql(f"SELECT state FROM dag_run WHERE run_id = '{run_id}'", db="airflow").strip()
+        == "success"
+    )

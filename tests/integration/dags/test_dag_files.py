@@ -18,8 +18,17 @@ REPO = Path(__file__).resolve().parents[3]
 DAGS = REPO / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
 HEAVY = (
-    "pandas", "numpy", "mlflow", "great_expectations", "evidently", "sklearn", "boto3", "google.cloud",
-    "azure.ai.ml", "scipy", "pyarrow",
+    "pandas",
+    "numpy",
+    "mlflow",
+    "great_expectations",
+    "evidently",
+    "sklearn",
+    "boto3",
+    "google.cloud",
+    "azure.ai.ml",
+    "scipy",
+    "pyarrow",
 )
 
 PROBE = r"""
@@ -94,9 +103,19 @@ print("PROBE-RESULT " + json.dumps(out, default=str))
 def _probe(tmp_path_factory, files: list[str], prime: bool) -> dict:
     home = tmp_path_factory.mktemp("parse-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW_CONN_"))}
-    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(DAGS), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    env.update(
+        AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(DAGS), AIRFLOW__CORE__LOAD_EXAMPLES="False"
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(DAGS), json.dumps(HEAVY), json.dumps(files), "prime" if prime else "raw"],
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            str(DAGS),
+            json.dumps(HEAVY),
+            json.dumps(files),
+            "prime" if prime else "raw",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -160,7 +179,13 @@ def test_continuous_training_form_and_flow(probe):
     dag = probe["dags"]["mlops_continuous_training"]
     params = dag["params"]
     assert set(params) == {
-        "train_data", "eval_data", "backend", "backend_config", "require_approval", "force_promote", "reason",
+        "train_data",
+        "eval_data",
+        "backend",
+        "backend_config",
+        "require_approval",
+        "force_promote",
+        "reason",
     }
     assert params["backend"]["enum"] == ["local", "sagemaker", "vertex_ai", "azure_ml"]
     assert params["require_approval"]["type"] == "boolean"

@@ -31,7 +31,9 @@ def test_connection_reports_unreachable_server(monkeypatch):
 def test_session_sets_credentials_only_inside_block(monkeypatch, mlflow_server):
     monkeypatch.setenv(
         "AIRFLOW_CONN_MLFLOW_AUTH",
-        json.dumps({"conn_type": "mlflow", "host": mlflow_server.uri, "login": "alice", "password": "s3cret"}),
+        json.dumps(
+            {"conn_type": "mlflow", "host": mlflow_server.uri, "login": "alice", "password": "s3cret"}
+        ),
     )
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
     hook = MlflowHook("mlflow_auth")

@@ -72,7 +72,9 @@ def versions(mlflow_server, tmp_path_factory):
         out = {
             "name": name,
             "weak": register(client, name, _pipeline(["x2"], LogisticRegression()), train),
-            "worse": register(client, name, _pipeline(["x2"], DummyClassifier(strategy="most_frequent")), train),
+            "worse": register(
+                client, name, _pipeline(["x2"], DummyClassifier(strategy="most_frequent")), train
+            ),
             "strong": register(client, name, _pipeline(FEATURES, LogisticRegression()), train),
         }
     root = tmp_path_factory.mktemp("eval-data")
@@ -225,7 +227,9 @@ def test_hook_alias_lookup_and_model_loading(mlflow_server, versions):
 def test_bad_arguments_fail_at_parse(kwargs, match):
     from airflow_mlops.operators.evaluation import EvaluateModelOperator
 
-    args = dict(task_id="e", model_name="m", candidate_version="1", eval_data="d", target="y", metric="accuracy")
+    args = dict(
+        task_id="e", model_name="m", candidate_version="1", eval_data="d", target="y", metric="accuracy"
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         EvaluateModelOperator(**args)

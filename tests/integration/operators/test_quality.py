@@ -41,7 +41,9 @@ def churn_frame(n: int = 400, seed: int = 7):
             "age": rng.integers(18, 90, n),
             "contract": rng.choice(["month_to_month", "one_year", "two_year"], n),
             "internet_service": rng.choice(["dsl", "fiber", "none"], n),
-            "payment_method": rng.choice(["electronic_check", "credit_card", "bank_transfer", "mailed_check"], n),
+            "payment_method": rng.choice(
+                ["electronic_check", "credit_card", "bank_transfer", "mailed_check"], n
+            ),
             "region": rng.choice(["north", "south", "east", "west"], n),
             "label": rng.integers(0, 2, n),
         }
@@ -179,7 +181,9 @@ def check_clean_data_passes(result, paths):
     yaml_summary = result.xcom("clean_yaml")
     assert yaml_summary["success"] is True and yaml_summary["evaluated"] == 6
     assert yaml_summary["statistics"]["row_count"] == 400
-    assert yaml_summary["suite"] == os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "churn_schema.yaml")
+    assert yaml_summary["suite"] == os.path.join(
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "churn_schema.yaml"
+    )
 
 
 def check_warning_severity(result, output):
@@ -212,7 +216,9 @@ def check_critical_failure(result, paths, output, mlflow_server):
     assert age["severity"] == "critical" and age["blocking"] is True
     assert age["observed"]["unexpected_count"] == 3
     assert sorted(age["observed"]["sample"]) == [-1, 150, 999]
-    assert age["message"].startswith("column 'age': 3 of 400 values (0.75%) outside [18, 120]; unexpected sample: [")
+    assert age["message"].startswith(
+        "column 'age': 3 of 400 values (0.75%) outside [18, 120]; unexpected sample: ["
+    )
     [label_null] = [f for f in summary["failed"] if f["expectation"] == "expect_column_values_to_not_be_null"]
     assert label_null["message"] == "column 'label': 3 of 400 values (0.75%) are null"
     assert "Data quality gate FAILED for " + paths["bad"] in output
@@ -232,7 +238,9 @@ def check_critical_failure(result, paths, output, mlflow_server):
     assert run.info.status == "FAILED"
     assert run.data.tags["mlops.quality.success"] == "false"
     assert run.data.tags["mlops.airflow.task_id"] == "critical_fails"
-    assert run.data.metrics["failed_critical"] == len([f for f in summary["failed"] if f["severity"] == "critical"])
+    assert run.data.metrics["failed_critical"] == len(
+        [f for f in summary["failed"] if f["severity"] == "critical"]
+    )
     names = {a.path for a in client.list_artifacts(run.info.run_id, "quality")}
     assert names == {"quality/validation.html", "quality/validation.json"}
     local = client.download_artifacts(run.info.run_id, "quality/validation.html")
@@ -276,7 +284,9 @@ def test_operator_rejects_bad_arguments_without_io():
     with pytest.raises(ValueError, match="suite"):
         DataQualityGateOperator(task_id="x", data="d.parquet", suite=[])
     # templated fail_on is checked at execute time; a missing file is not looked at in __init__
-    op = DataQualityGateOperator(task_id="x", data="/nowhere.parquet", suite="/nowhere.json", fail_on="{{ params.f }}")
+    op = DataQualityGateOperator(
+        task_id="x", data="/nowhere.parquet", suite="/nowhere.json", fail_on="{{ params.f }}"
+    )
     assert op.fail_on == "{{ params.f }}"
 
 

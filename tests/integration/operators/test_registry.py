@@ -161,7 +161,9 @@ def test_unreachable_server_fails_clearly_and_alias_unchanged(
     client = mlflow_server.client()
     _make_versions(client, model_name, 2)
     client.set_registered_model_alias(model_name, "champion", "1")
-    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps({"conn_type": "mlflow", "host": "http://127.0.0.1:9"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_DOWN", json.dumps({"conn_type": "mlflow", "host": "http://127.0.0.1:9"})
+    )
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     run = dag_runner.run(
         f"""
@@ -211,7 +213,9 @@ def test_concurrent_promotions_with_compare_and_set_have_one_winner(mlflow_serve
     assert all(prev == "1" for status, prev in results if status == "promoted")
     assert sum(status == "conflict" for status, _ in results) == 7
     assert _alias(client, model_name) == winners[0]
-    assert [(e["version"], e["previous_version"]) for e in _history(client, model_name)] == [(winners[0], "1")]
+    assert [(e["version"], e["previous_version"]) for e in _history(client, model_name)] == [
+        (winners[0], "1")
+    ]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

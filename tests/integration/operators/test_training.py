@@ -134,7 +134,9 @@ def test_train_register_evaluate_promote_and_crash(dag_runner, mlflow_server, mo
     version = client.get_model_version(model_name, trained["model_version"])
     assert version.run_id == trained["run_id"]
     vt = version.tags
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     assert vt[tags.CODE_VERSION].startswith(head)
     assert vt[tags.CODE_HASH] == file_hash(str(ENTRYPOINT))
     assert vt[tags.ENTRYPOINT] == "train.py"
@@ -252,7 +254,13 @@ def test_missing_cloud_extra_names_the_extra(tmp_path, monkeypatch):
 def test_bad_arguments_fail_at_parse(kwargs, match):
     from airflow_mlops.operators.training import TrainModelOperator
 
-    args = {"task_id": "t", "entrypoint": "train.py", "train_data": "d", "registered_model_name": "m", **kwargs}
+    args = {
+        "task_id": "t",
+        "entrypoint": "train.py",
+        "train_data": "d",
+        "registered_model_name": "m",
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=match):
         TrainModelOperator(**args)
 

@@ -86,7 +86,9 @@ def test_drift_sensor_in_airflow(dag_runner, mlflow_server, model_name, tmp_path
     client.create_registered_model(model_name)
     run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
     v1 = client.create_model_version(
-        model_name, source=f"{run.info.artifact_uri}/m", run_id=run.info.run_id,
+        model_name,
+        source=f"{run.info.artifact_uri}/m",
+        run_id=run.info.run_id,
         tags={tags.TRAIN_DATA_URI: str(data / "reference.parquet")},
     )
     client.create_model_version(model_name, source=f"{run.info.artifact_uri}/m2", run_id=run.info.run_id)

@@ -67,7 +67,9 @@ def test_performance_sensor_in_airflow(dag_runner, mlflow_server, model_name, tm
         v1 = _register(model_name, train)
         v2 = _register(model_name, train)
         client.set_registered_model_alias(model_name, "champion", v1)
-        client.set_model_version_tag(model_name, v1, tags.EVAL_METRICS, json.dumps({"accuracy": 0.93, "f1": 0.9}))
+        client.set_model_version_tag(
+            model_name, v1, tags.EVAL_METRICS, json.dumps({"accuracy": 0.93, "f1": 0.9})
+        )
         client.set_model_version_tag(model_name, v1, tags.METRICS, json.dumps({"accuracy": 0.5}))
     assert (v1, v2) == ("1", "2")
 
@@ -102,7 +104,9 @@ def test_performance_sensor_in_airflow(dag_runner, mlflow_server, model_name, tm
     # no recorded baseline: only min_value applies, and the log says so
     no_baseline = result.xcom("no_baseline")
     assert no_baseline["baseline"] is None and no_baseline["degraded"] is True
-    assert no_baseline["reasons"] == [f"accuracy {no_baseline['value']:.6g} is worse than the floor min_value 0.99"]
+    assert no_baseline["reasons"] == [
+        f"accuracy {no_baseline['value']:.6g} is worse than the floor min_value 0.99"
+    ]
     out = capfd.readouterr().out
     assert "has no recorded accuracy" in out and "only min_value applies" in out
 

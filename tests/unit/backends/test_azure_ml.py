@@ -54,8 +54,10 @@ class FakeJobs:
     def create_or_update(self, job, **_):
         created = job  # the service answers with the job it stored (the entity, with status and id)
         created._status = "Starting"
-        created._id = (f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices"
-                       f"/workspaces/{WS}/jobs/{job.name}")
+        created._id = (
+            f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices"
+            f"/workspaces/{WS}/jobs/{job.name}"
+        )
         self.jobs[job.name] = created
         return created
 
@@ -112,8 +114,14 @@ def _spec(entrypoint: Path, **kw) -> TrainingJobSpec:
 def test_command_job_field_by_field(entrypoint):
     from azure.ai.ml.entities import Command
 
-    backend = _backend(instance_count=2, experiment_name="churn", environment_variables={"LOG": "1"},
-                       tags={"team": "ml"}, timeout_seconds=3600, output_mode="upload")
+    backend = _backend(
+        instance_count=2,
+        experiment_name="churn",
+        environment_variables={"LOG": "1"},
+        tags={"team": "ml"},
+        timeout_seconds=3600,
+        output_mode="upload",
+    )
     job = backend.build_job(_spec(entrypoint), "mlops-train-churn-abc123")
     assert isinstance(job, Command)
     assert job.name == "mlops-train-churn-abc123"
@@ -131,9 +139,14 @@ def test_command_job_field_by_field(entrypoint):
     assert job.tags == {"airflow-mlops": "train", "team": "ml"}
     assert job.limits.timeout == 3600
     train, validation = job.inputs["train"], job.inputs["validation"]
-    assert (train.type, train.path) == ("uri_file", "azureml://datastores/workspaceblobstore/paths/churn/train.parquet")
+    assert (train.type, train.path) == (
+        "uri_file",
+        "azureml://datastores/workspaceblobstore/paths/churn/train.parquet",
+    )
     assert (validation.type, validation.path) == (
-        "uri_folder", "abfss://data@mlopsstore.dfs.core.windows.net/churn/validation/")
+        "uri_folder",
+        "abfss://data@mlopsstore.dfs.core.windows.net/churn/validation/",
+    )
     output = job.outputs["model_output"]
     assert (output.type, output.mode) == ("uri_folder", "upload")
 
@@ -141,17 +154,31 @@ def test_command_job_field_by_field(entrypoint):
 def test_serverless_local_data_and_abfs(entrypoint, tmp_path):
     data = tmp_path / "train.csv"
     data.write_text("a,label\n1,0\n")
-    backend = get_backend("azure_ml", {"instance_type": "Standard_DS3_v2", "storage_account": "mlopsstore",
-                                       "environment": "azureml:my-env:3"}, LOG)
-    job = backend.build_job(_spec(entrypoint, train_data=str(data), validation_data="abfs://data/churn/val.csv"), "j")
+    backend = get_backend(
+        "azure_ml",
+        {
+            "instance_type": "Standard_DS3_v2",
+            "storage_account": "mlopsstore",
+            "environment": "azureml:my-env:3",
+        },
+        LOG,
+    )
+    job = backend.build_job(
+        _spec(entrypoint, train_data=str(data), validation_data="abfs://data/churn/val.csv"), "j"
+    )
     assert job.compute is None and job.resources.instance_type == "Standard_DS3_v2"
     assert job.environment == "azureml:my-env:3"
-    assert (job.inputs["train"].type, job.inputs["train"].path) == ("uri_file", str(data))  # uploaded by the SDK
+    assert (job.inputs["train"].type, job.inputs["train"].path) == (
+        "uri_file",
+        str(data),
+    )  # uploaded by the SDK
     assert job.inputs["validation"].path == "abfss://data@mlopsstore.dfs.core.windows.net/churn/val.csv"
 
 
 def test_bad_input_is_a_clear_error(entrypoint):
-    with pytest.raises(DataInputError, match=r"train_data 's3://b/train.csv' cannot be read by an Azure ML job"):
+    with pytest.raises(
+        DataInputError, match=r"train_data 's3://b/train.csv' cannot be read by an Azure ML job"
+    ):
         _backend().build_job(_spec(entrypoint, train_data="s3://b/train.csv"), "j")
     with pytest.raises(DataInputError, match="names no storage account"):
         _backend().build_job(_spec(entrypoint, validation_data="abfs://data/x.csv"), "j")
@@ -205,8 +232,12 @@ def test_poll_events_fetch_cancel(fake, entrypoint, tmp_path):
     fake.outputs[handle.job_id] = {"model/MLmodel": b"flavors: {}\n", "metrics.json": b'{"f1": 0.8}'}
     out = Path(backend.fetch_output(done, str(tmp_path / "dl")))
     assert out == tmp_path / "dl" / "named-outputs" / "model_output"
-    assert (out / "model" / "MLmodel").exists() and json.loads((out / "metrics.json").read_text()) == {"f1": 0.8}
-    fake.ops.download.assert_called_with(handle.job_id, output_name="model_output", download_path=str(tmp_path / "dl"))
+    assert (out / "model" / "MLmodel").exists() and json.loads((out / "metrics.json").read_text()) == {
+        "f1": 0.8
+    }
+    fake.ops.download.assert_called_with(
+        handle.job_id, output_name="model_output", download_path=str(tmp_path / "dl")
+    )
 
     fake.outputs[handle.job_id] = {"metrics.json": b"{}"}
     with pytest.raises(TrainingJobFailed, match="has no model"):
@@ -223,8 +254,12 @@ def test_trigger_from_backend(fake, entrypoint):
     backend = _backend(azure_ml_conn_id="azure_ml_default", timeout_seconds=600)
     trigger = backend.trigger(JobHandle(backend="azure_ml", job_id="j1"), poll_interval=15)
     assert isinstance(trigger, AzureMLJobTrigger)
-    assert trigger.serialize()[1] == {"conn_id": "azure_ml_default", "job_name": "j1", "poll_interval": 15.0,
-                                      "timeout": 4200.0}
+    assert trigger.serialize()[1] == {
+        "conn_id": "azure_ml_default",
+        "job_name": "j1",
+        "poll_interval": 15.0,
+        "timeout": 4200.0,
+    }
 
 
 def test_missing_azure_extra_names_it(monkeypatch):
@@ -260,7 +295,9 @@ def test_hook_default_credential_and_errors(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AZ_DEFAULT_CRED", json.dumps({"conn_type": "azure_ml", "extra": extra}))
     assert isinstance(AzureMLHook("az_default_cred").get_credential(), DefaultAzureCredential)
 
-    monkeypatch.setenv("AIRFLOW_CONN_AZ_NO_WS", json.dumps({"conn_type": "azure_ml", "extra": {"subscription_id": SUB}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AZ_NO_WS", json.dumps({"conn_type": "azure_ml", "extra": {"subscription_id": SUB}})
+    )
     with pytest.raises(MlopsError, match="'az_no_ws' lacks resource_group, workspace_name"):
         AzureMLHook("az_no_ws").get_conn()
 
@@ -294,5 +331,10 @@ def test_hook_form_matches_provider_info():
     (declared,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "azure_ml"]
     assert declared["hook-class-name"] == "airflow_mlops.hooks.azure_ml.AzureMLHook"
     assert AzureMLHook.get_ui_field_behaviour() == declared["ui-field-behaviour"]
-    assert set(declared["conn-fields"]) == {"tenant_id", "subscription_id", "resource_group", "workspace_name"}
+    assert set(declared["conn-fields"]) == {
+        "tenant_id",
+        "subscription_id",
+        "resource_group",
+        "workspace_name",
+    }
     assert (AzureMLHook.conn_type, AzureMLHook.default_conn_name) == ("azure_ml", "azure_ml_default")

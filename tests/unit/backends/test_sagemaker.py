@@ -25,8 +25,14 @@ CONFIG = {"role_arn": "arn:aws:iam::1:role/r", "output_path": "s3://bucket/jobs"
     ("region", "uri"),
     [
         ("us-east-1", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"),
-        ("eu-central-1", "492215442770.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"),
-        ("cn-north-1", "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-scikit-learn:1.2-1-cpu-py3"),
+        (
+            "eu-central-1",
+            "492215442770.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        ),
+        (
+            "cn-north-1",
+            "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        ),
     ],
 )
 def test_default_image_per_region(region, uri):
@@ -64,18 +70,34 @@ def test_source_tarball_is_reproducible_and_clean(tmp_path):
 def test_training_job_request_with_overrides(tmp_path):
     backend = get_backend(
         "sagemaker",
-        {**CONFIG, "image_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/own:1", "instance_count": 2,
-         "environment": {"A": 1}, "volume_kms_key_id": "kms-1", "output_kms_key_id": "kms-2"},
+        {
+            **CONFIG,
+            "image_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/own:1",
+            "instance_count": 2,
+            "environment": {"A": 1},
+            "volume_kms_key_id": "kms-1",
+            "output_kms_key_id": "kms-2",
+        },
         LOG,
     )
-    spec = TrainingJobSpec(entrypoint=str(tmp_path / "train.py"), train_data="s3://bucket/train/", params={"a": [1]},
-                           job_name="j")
+    spec = TrainingJobSpec(
+        entrypoint=str(tmp_path / "train.py"),
+        train_data="s3://bucket/train/",
+        params={"a": [1]},
+        job_name="j",
+    )
     config = backend.training_job_config(spec, "j", "eu-west-1", "s3://bucket/jobs/j/source/sourcedir.tar.gz")
-    assert config["AlgorithmSpecification"] == {"TrainingImage": "1.dkr.ecr.eu-west-1.amazonaws.com/own:1",
-                                                "TrainingInputMode": "File"}
+    assert config["AlgorithmSpecification"] == {
+        "TrainingImage": "1.dkr.ecr.eu-west-1.amazonaws.com/own:1",
+        "TrainingInputMode": "File",
+    }
     assert [c["ChannelName"] for c in config["InputDataConfig"]] == ["train"]
-    assert config["ResourceConfig"] == {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 30,
-                                        "VolumeKmsKeyId": "kms-1"}
+    assert config["ResourceConfig"] == {
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 2,
+        "VolumeSizeInGB": 30,
+        "VolumeKmsKeyId": "kms-1",
+    }
     assert config["OutputDataConfig"] == {"S3OutputPath": "s3://bucket/jobs", "KmsKeyId": "kms-2"}
     assert config["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert config["EnableManagedSpotTraining"] is False and "VpcConfig" not in config
@@ -87,7 +109,9 @@ def test_training_job_request_with_overrides(tmp_path):
 
 def test_too_long_params_are_refused(tmp_path):
     backend = get_backend("sagemaker", CONFIG, LOG)
-    spec = TrainingJobSpec(entrypoint="train.py", train_data="s3://b/t", params={"x": "y" * 3000}, job_name="j")
+    spec = TrainingJobSpec(
+        entrypoint="train.py", train_data="s3://b/t", params={"x": "y" * 3000}, job_name="j"
+    )
     with pytest.raises(ValueError, match="at most 2500"):
         backend.training_job_config(spec, "j", "eu-west-1", "s3://b/c")
 
@@ -97,7 +121,10 @@ def test_too_long_params_are_refused(tmp_path):
     [
         ({"output_path": "s3://b/o"}, r"backend_config\['role_arn'\] is required"),
         ({**CONFIG, "output_path": "/local/out"}, r"output_path'\] must be an s3:// URI"),
-        ({**CONFIG, "use_spot": True, "max_runtime_seconds": 100, "max_wait_seconds": 50}, "max_wait_seconds"),
+        (
+            {**CONFIG, "use_spot": True, "max_runtime_seconds": 100, "max_wait_seconds": 50},
+            "max_wait_seconds",
+        ),
         ({**CONFIG, "instance_typ": "ml.c5.xlarge"}, r"unknown SageMaker key\(s\) \['instance_typ'\]"),
     ],
 )
@@ -108,8 +135,14 @@ def test_bad_config_names_the_setting(config, message):
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("success", "succeeded"), ("timeout", "failed"), ("error", "failed"), ("stopped", "cancelled"),
-     ("weird", "failed"), (None, "failed")],
+    [
+        ("success", "succeeded"),
+        ("timeout", "failed"),
+        ("error", "failed"),
+        ("stopped", "cancelled"),
+        ("weird", "failed"),
+        (None, "failed"),
+    ],
 )
 def test_default_event_mapping_is_never_a_false_success(status, expected):
     from airflow_mlops.backends.base import TrainingBackend
@@ -118,7 +151,9 @@ def test_default_event_mapping_is_never_a_false_success(status, expected):
         name = "minimal"
         submit = poll = fetch_output = None
 
-    handle = Minimal({}, LOG).handle_event(JobHandle(backend="minimal", job_id="j"), {"status": status, "message": "m"})
+    handle = Minimal({}, LOG).handle_event(
+        JobHandle(backend="minimal", job_id="j"), {"status": status, "message": "m"}
+    )
     assert (handle.status, handle.message) == (expected, "m")
 
 
@@ -161,7 +196,9 @@ PROBE = textwrap.dedent(
 
 def test_modules_import_and_backends_name_their_extra_without_cloud_sdks():
     repo = Path(__file__).resolve().parents[3]
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=repo, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=repo, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []

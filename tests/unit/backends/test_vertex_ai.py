@@ -53,7 +53,9 @@ def _spec(entrypoint: Path, **kw) -> TrainingJobSpec:
 
 def _backend(**config):
     return get_backend(
-        "vertex_ai", {"project_id": PROJECT, "region": REGION, "staging_bucket": f"gs://{BUCKET}/runs", **config}, LOG
+        "vertex_ai",
+        {"project_id": PROJECT, "region": REGION, "staging_bucket": f"gs://{BUCKET}/runs", **config},
+        LOG,
     )
 
 
@@ -103,7 +105,9 @@ class FakeVertex:
         self.objects[(bucket_name, object_name)] = data
 
     def list(self, bucket_name, versions=None, max_results=None, prefix=None, **_):
-        return [name for (bucket, name) in self.objects if bucket == bucket_name and name.startswith(prefix or "")]
+        return [
+            name for (bucket, name) in self.objects if bucket == bucket_name and name.startswith(prefix or "")
+        ]
 
     def download(self, bucket_name, object_name, filename=None, **_):
         Path(filename).write_bytes(self.objects[(bucket_name, object_name)])
@@ -123,7 +127,9 @@ def fake(monkeypatch):
         json.dumps({"conn_type": "google_cloud_platform", "extra": {"project": PROJECT}}),
     )
     # Credentials come from the metadata server / key files in real life: the auth boundary.
-    monkeypatch.setattr(GoogleBaseHook, "get_credentials_and_project_id", lambda self: (AnonymousCredentials(), PROJECT))
+    monkeypatch.setattr(
+        GoogleBaseHook, "get_credentials_and_project_id", lambda self: (AnonymousCredentials(), PROJECT)
+    )
     monkeypatch.setattr(CustomJobHook, "get_job_service_client", lambda self, region=None: fake.client)
     for name in ("upload", "list", "download"):
         monkeypatch.setattr(GCSHook, name, lambda self, *a, _n=name, **kw: getattr(fake, _n)(*a, **kw))
@@ -167,17 +173,23 @@ def test_custom_job_proto_field_by_field(entrypoint):
         assert package.python_module == "mlops_trainer.train"
         assert [(e.name, e.value) for e in package.env] == [("LOG_LEVEL", "debug")]
         assert list(package.args) == [
-            "--train", f"/gcs/{BUCKET}/data/train.parquet",
-            "--validation", f"/gcs/{BUCKET}/data/validation.parquet",
-            "--params", json.dumps({"n_estimators": 50, "target": "churned"}),
+            "--train",
+            f"/gcs/{BUCKET}/data/train.parquet",
+            "--validation",
+            f"/gcs/{BUCKET}/data/validation.parquet",
+            "--params",
+            json.dumps({"n_estimators": 50, "target": "churned"}),
             # the FUSE path of AIP_MODEL_DIR (= <base_output_directory>/model/)
-            "--output-dir", f"/gcs/{BUCKET}/runs/mlops-train-churn-abc123/model",
+            "--output-dir",
+            f"/gcs/{BUCKET}/runs/mlops-train-churn-abc123/model",
         ]
         assert not pool.container_spec.image_uri
 
 
 def test_user_container_gets_the_same_arguments(entrypoint):
-    backend = _backend(container_image_uri="us-docker.pkg.dev/p/r/trainer:1", command=["python", "/app/train.py"])
+    backend = _backend(
+        container_image_uri="us-docker.pkg.dev/p/r/trainer:1", command=["python", "/app/train.py"]
+    )
     job = backend.build_custom_job(_spec(entrypoint, validation_data=None), None)
     (pool,) = job.job_spec.worker_pool_specs
     assert pool.container_spec.image_uri == "us-docker.pkg.dev/p/r/trainer:1"
@@ -203,8 +215,11 @@ def test_submit_ships_package_creates_job_and_reattaches(fake, entrypoint):
     with tarfile.open(fileobj=io.BytesIO(fake.objects[(BUCKET, key)])) as tar:
         names = set(tar.getnames())
         setup_py = tar.extractfile("mlops_trainer-0.0.0/setup.py").read().decode()
-    assert {"mlops_trainer-0.0.0/mlops_trainer/train.py", "mlops_trainer-0.0.0/mlops_trainer/__init__.py",
-            "mlops_trainer-0.0.0/mlops_trainer/helpers/features.py"} <= names
+    assert {
+        "mlops_trainer-0.0.0/mlops_trainer/train.py",
+        "mlops_trainer-0.0.0/mlops_trainer/__init__.py",
+        "mlops_trainer-0.0.0/mlops_trainer/helpers/features.py",
+    } <= names
     assert not any("__pycache__" in n for n in names)
     assert "install_requires=['mlflow==3.1.0', 'scikit-learn>=1.3']" in setup_py
     compile(setup_py, "setup.py", "exec")
@@ -219,7 +234,9 @@ def test_submit_ships_package_creates_job_and_reattaches(fake, entrypoint):
     assert fake.client.create_custom_job.call_count == 1
 
     # a failed job is not reattached to: a re-run trains afresh
-    fake.set_state("1000", "JOB_STATE_FAILED", error="The replica workerpool0-0 exited with a non-zero status of 1")
+    fake.set_state(
+        "1000", "JOB_STATE_FAILED", error="The replica workerpool0-0 exited with a non-zero status of 1"
+    )
     fresh = _backend().submit(_spec(entrypoint))
     assert fresh.job_id == "1001" and fake.client.create_custom_job.call_count == 2
 
@@ -248,15 +265,17 @@ def test_poll_events_cancel(fake, entrypoint):
     backend.cancel(handle)
     fake.client.cancel_custom_job.assert_called_once()
     assert fake.client.cancel_custom_job.call_args.kwargs["request"] == {
-        "name": f"projects/{PROJECT}/locations/{REGION}/customJobs/{handle.job_id}"}
+        "name": f"projects/{PROJECT}/locations/{REGION}/customJobs/{handle.job_id}"
+    }
     assert backend.poll(handle).status == "cancelled"
 
 
 def test_fetch_output_brings_back_aip_model_dir(fake, tmp_path):
     backend = _backend()
     base = "runs/job/model/"
-    handle = JobHandle(backend="vertex_ai", job_id="7", details={"project_id": PROJECT,
-                                                                 "model_dir": f"gs://{BUCKET}/{base}"})
+    handle = JobHandle(
+        backend="vertex_ai", job_id="7", details={"project_id": PROJECT, "model_dir": f"gs://{BUCKET}/{base}"}
+    )
     fake.objects[(BUCKET, base + "model/MLmodel")] = b"flavors: {}\n"
     fake.objects[(BUCKET, base + "model/model.pkl")] = b"\x80\x04"
     fake.objects[(BUCKET, base + "metrics.json")] = b'{"accuracy": 0.9}'
@@ -292,8 +311,15 @@ def test_missing_google_extra_names_it(monkeypatch):
 
 
 def test_trigger_serialize_round_trip():
-    trigger = VertexAICustomJobTrigger(conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42",
-                                       poll_interval=5.0, timeout=60.0, impersonation_chain=["sa@x"])
+    trigger = VertexAICustomJobTrigger(
+        conn_id="gcp",
+        project_id=PROJECT,
+        location=REGION,
+        job_id="42",
+        poll_interval=5.0,
+        timeout=60.0,
+        impersonation_chain=["sa@x"],
+    )
     path, kwargs = trigger.serialize()
     assert path == "airflow_mlops.backends.vertex_ai.VertexAICustomJobTrigger"
     json.dumps(kwargs)  # primitives only
@@ -338,17 +364,25 @@ async def _events(trigger) -> list[dict]:
 @pytest.mark.parametrize(
     ("states", "status", "text"),
     [
-        ([("JOB_STATE_PENDING", None), ("JOB_STATE_RUNNING", None), ("JOB_STATE_SUCCEEDED", None)], "success",
-         "ended JOB_STATE_SUCCEEDED"),
+        (
+            [("JOB_STATE_PENDING", None), ("JOB_STATE_RUNNING", None), ("JOB_STATE_SUCCEEDED", None)],
+            "success",
+            "ended JOB_STATE_SUCCEEDED",
+        ),
         ([("JOB_STATE_RUNNING", None), ("JOB_STATE_FAILED", "exit status 1")], "failed", "exit status 1"),
-        ([("JOB_STATE_CANCELLING", None), ("JOB_STATE_CANCELLED", None)], "cancelled", "ended JOB_STATE_CANCELLED"),
+        (
+            [("JOB_STATE_CANCELLING", None), ("JOB_STATE_CANCELLED", None)],
+            "cancelled",
+            "ended JOB_STATE_CANCELLED",
+        ),
         ([("raise", None)], "error", "lacks aiplatform.customJobs.get"),
     ],
 )
 async def test_trigger_run_outcomes(async_states, states, status, text):
     async_states.extend(states)
-    trigger = VertexAICustomJobTrigger(conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42",
-                                       poll_interval=0.01)
+    trigger = VertexAICustomJobTrigger(
+        conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42", poll_interval=0.01
+    )
     (event,) = await _events(trigger)
     assert event["status"] == status and event["job_id"] == "42"
     assert text in event["message"]
@@ -356,8 +390,9 @@ async def test_trigger_run_outcomes(async_states, states, status, text):
 
 async def test_trigger_run_timeout(async_states):
     async_states.append(("JOB_STATE_RUNNING", None))
-    trigger = VertexAICustomJobTrigger(conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42",
-                                       poll_interval=0.05, timeout=0.2)
+    trigger = VertexAICustomJobTrigger(
+        conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42", poll_interval=0.05, timeout=0.2
+    )
     (event,) = await _events(trigger)
     assert event["status"] == "timeout" and event["state"] == "JOB_STATE_RUNNING"
     assert "keeps running" in event["message"]

@@ -34,7 +34,11 @@ def evidently():
         for metric in snap["metrics"]:
             config = metric["config"]
             if config["type"].endswith("ValueDrift"):
-                verdicts[config["column"]] = [DISPLAY.get(config["method"], config["method"]), float(metric["value"]), config["threshold"]]
+                verdicts[config["column"]] = [
+                    DISPLAY.get(config["method"], config["method"]),
+                    float(metric["value"]),
+                    config["threshold"],
+                ]
             elif config["type"].endswith("DriftedColumnsCount"):
                 share = metric["value"]["share"]
         for test in snap["tests"]:
@@ -103,7 +107,12 @@ def test_configured_methods_and_thresholds_equal_evidently(evidently):
     reference, current = _frame(3000, 3), _frame(2000, 4, 0.1)
     settings = dict(
         method="psi",
-        per_column_method={"num": "jensenshannon", "int_num": "ks", "cat3": "chisquare", "num_nulls": "hellinger"},
+        per_column_method={
+            "num": "jensenshannon",
+            "int_num": "ks",
+            "cat3": "chisquare",
+            "num_nulls": "hellinger",
+        },
         threshold=0.05,
         per_column_threshold={"num": 0.02, "cat40": 0.3},
     )
@@ -120,7 +129,9 @@ def test_dataset_verdict_uses_drift_share():
     result = compare(reference, current, columns=["num", "cat3", "cat2", "cat40"])
     assert result.drifted_columns == ["num", "cat3"]
     assert result.share == 0.5 and result.drift_detected
-    assert not compare(reference, current, columns=["num", "cat3", "cat2", "cat40"], drift_share=0.75).drift_detected
+    assert not compare(
+        reference, current, columns=["num", "cat3", "cat2", "cat40"], drift_share=0.75
+    ).drift_detected
     summary = result.summary()
     assert summary["drifted_columns"] == ["num", "cat3"] and summary["number_of_columns"] == 4
     assert set(summary["per_column"]["num"]) >= {"method", "score", "threshold", "drifted"}
@@ -148,7 +159,15 @@ def test_columns_that_cannot_be_tested_are_skipped_with_a_reason():
     current["type_change"] = rng.choice(["a", "b"], n)
     result = compare(reference, current)
     skipped = result.skipped_columns
-    assert set(skipped) == {"empty_now", "empty_before", "constant", "mixed", "mixed_before", "type_change", "when"}
+    assert set(skipped) == {
+        "empty_now",
+        "empty_before",
+        "constant",
+        "mixed",
+        "mixed_before",
+        "type_change",
+        "when",
+    }
     assert "all values are null" in skipped["empty_now"] and "current" in skipped["empty_now"]
     assert "all values are null in reference" in skipped["empty_before"]
     assert "constant" in skipped["constant"] and "3.0" in skipped["constant"]
@@ -158,12 +177,18 @@ def test_columns_that_cannot_be_tested_are_skipped_with_a_reason():
     assert "date/time" in skipped["when"]
     # skipped columns are not counted: the share is over the tested ones
     assert [c.column for c in result.tested] == ["ok"] and result.share == 0.0
-    assert result.summary()["per_column"]["mixed"] == {"skipped": skipped["mixed"], "type": None, "drifted": None}
+    assert result.summary()["per_column"]["mixed"] == {
+        "skipped": skipped["mixed"],
+        "type": None,
+        "drifted": None,
+    }
 
 
 def test_bad_input_is_an_error_never_no_drift():
     reference, current = _frame(200, 1), _frame(200, 2)
-    with pytest.raises(DriftInputError, match=r"only in reference: \['cat40'\]; only in current: \['extra'\]"):
+    with pytest.raises(
+        DriftInputError, match=r"only in reference: \['cat40'\]; only in current: \['extra'\]"
+    ):
         compare(reference, current.drop(columns="cat40").assign(extra=1.0))
     with pytest.raises(DriftInputError, match=r"missing from current: \['nope'\]"):
         compare(reference, current, columns=["num", "nope"])
@@ -171,9 +196,13 @@ def test_bad_input_is_an_error_never_no_drift():
         compare(reference, current.iloc[:0])
     with pytest.raises(DriftInputError, match="no column could be tested.*constant"):
         compare(pd.DataFrame({"c": [1.0] * 5}), pd.DataFrame({"c": [1.0] * 5}))
-    with pytest.raises(DriftConfigError, match="column 'cat3' is categorical; method 'ks' applies to numerical"):
+    with pytest.raises(
+        DriftConfigError, match="column 'cat3' is categorical; method 'ks' applies to numerical"
+    ):
         compare(reference, current, per_column_method={"cat3": "ks"})
-    with pytest.raises(DriftConfigError, match=r"per-column settings name columns that are not compared: \['typo'\]"):
+    with pytest.raises(
+        DriftConfigError, match=r"per-column settings name columns that are not compared: \['typo'\]"
+    ):
         compare(reference, current, per_column_threshold={"typo": 0.1})
 
 

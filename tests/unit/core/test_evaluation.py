@@ -51,8 +51,12 @@ def test_improvement_rule(candidate, champion, min_improvement, decision):
 
 def test_lower_is_better_metric_uses_its_direction_by_default():
     args = dict(metric="rmse", champion_version="1")
-    better = decide(**args, candidate_version="2", candidate_metrics={"rmse": 1.0}, champion_metrics={"rmse": 2.0})
-    worse = decide(**args, candidate_version="2", candidate_metrics={"rmse": 3.0}, champion_metrics={"rmse": 2.0})
+    better = decide(
+        **args, candidate_version="2", candidate_metrics={"rmse": 1.0}, champion_metrics={"rmse": 2.0}
+    )
+    worse = decide(
+        **args, candidate_version="2", candidate_metrics={"rmse": 3.0}, champion_metrics={"rmse": 2.0}
+    )
     assert better["decision"] == "promote"
     assert worse["decision"] == "reject"
     assert "lower is better" in worse["reasons"][-1]

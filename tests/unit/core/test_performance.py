@@ -21,7 +21,9 @@ from airflow_mlops.core.performance import PerformanceConfigError, performance_v
     ],
 )
 def test_performance_verdict(value, baseline, min_value, max_drop, greater, degraded):
-    verdict = performance_verdict("m", value, baseline, min_value=min_value, max_drop=max_drop, greater_is_better=greater)
+    verdict = performance_verdict(
+        "m", value, baseline, min_value=min_value, max_drop=max_drop, greater_is_better=greater
+    )
     assert verdict.degraded is degraded
     assert verdict.reasons  # every verdict explains itself
     if baseline is not None:
@@ -29,5 +31,7 @@ def test_performance_verdict(value, baseline, min_value, max_drop, greater, degr
 
 
 def test_performance_verdict_refuses_to_check_nothing():
-    with pytest.raises(PerformanceConfigError, match="no baseline value recorded for max_drop, and no min_value"):
+    with pytest.raises(
+        PerformanceConfigError, match="no baseline value recorded for max_drop, and no min_value"
+    ):
         performance_verdict("accuracy", 0.5, None, min_value=None, max_drop=0.1, greater_is_better=True)

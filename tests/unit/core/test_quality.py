@@ -83,8 +83,16 @@ def test_load_yaml_file_and_inline_list(tmp_path):
         ('{"expectations": []}', ".json", "has no expectations"),
         ('{"expectations": {"a": 1}}', ".json", "'expectations' must be a list"),
         ('[{"kwargs": {}}]', ".json", "expectation #1: missing 'type'"),
-        ('[{"type": "expect_x", "kwargs": [1]}]', ".json", "expectation #1 (expect_x): 'kwargs' must be a dict"),
-        ('[{"type": "expect_x", "severity": "fatal"}]', ".json", "severity 'fatal' is not one of info, warning, critical"),
+        (
+            '[{"type": "expect_x", "kwargs": [1]}]',
+            ".json",
+            "expectation #1 (expect_x): 'kwargs' must be a dict",
+        ),
+        (
+            '[{"type": "expect_x", "severity": "fatal"}]',
+            ".json",
+            "severity 'fatal' is not one of info, warning, critical",
+        ),
         ('["expect_x"]', ".json", "expectation #1: must be a dict"),
     ],
 )
@@ -147,9 +155,17 @@ def test_map_expectation_message_with_sample():
         },
     )
     row = q.describe_result(item)
-    assert row["message"] == "column 'age': 312 of 10000 values (3.1%) outside [0, 120]; unexpected sample: [-1, 999]"
+    assert (
+        row["message"]
+        == "column 'age': 312 of 10000 values (3.1%) outside [0, 120]; unexpected sample: [-1, 999]"
+    )
     assert row["column"] == "age"
-    assert row["observed"] == {"unexpected_count": 312, "element_count": 10000, "unexpected_percent": 3.12, "sample": [-1, 999]}
+    assert row["observed"] == {
+        "unexpected_count": 312,
+        "element_count": 10000,
+        "unexpected_percent": 3.12,
+        "sample": [-1, 999],
+    }
     assert row["expected"] == "values within [0, 120]"
 
 
@@ -202,15 +218,17 @@ def test_exception_raised_inside_gx_is_a_failure_with_its_message():
             "exception_message": "Column values, min_value, and max_value must either be None or of the same type.",
         }
     }
-    row = q.describe_result(_item("expect_column_values_to_be_between", {"column": "x", "min_value": 0}, {}, exception_info=keyed))
+    row = q.describe_result(
+        _item("expect_column_values_to_be_between", {"column": "x", "min_value": 0}, {}, exception_info=keyed)
+    )
     assert row["message"] == (
         "column 'x': expect_column_values_to_be_between could not be evaluated: Column values, min_value, "
         "and max_value must either be None or of the same type."
     )
     flat = {"raised_exception": True, "exception_message": "boom"}
-    assert q.describe_result(_item("expect_column_to_exist", {"column": "x"}, {}, exception_info=flat))["message"].endswith(
-        "could not be evaluated: boom"
-    )
+    assert q.describe_result(_item("expect_column_to_exist", {"column": "x"}, {}, exception_info=flat))[
+        "message"
+    ].endswith("could not be evaluated: boom")
 
 
 def _result():
@@ -234,7 +252,11 @@ def _result():
 
 @pytest.mark.parametrize(
     ("fail_on", "success", "blocking"),
-    [("critical", False, [False, True, False]), ("warning", False, [True, True, False]), ("any", False, [True, True, True])],
+    [
+        ("critical", False, [False, True, False]),
+        ("warning", False, [True, True, False]),
+        ("any", False, [True, True, True]),
+    ],
 )
 def test_summarize_marks_blocking_by_fail_on(fail_on, success, blocking):
     summary = q.summarize(_result(), fail_on=fail_on, row_count=10, data="d.parquet", suite="s.json")
@@ -336,8 +358,13 @@ def test_suggest_suite_describes_reference():
     assert ("expect_column_values_to_be_in_set", "free_text") not in by  # too many distinct values
     assert by[("expect_column_values_to_not_be_null", "age")]["severity"] == "critical"
     opt_null = by[("expect_column_values_to_not_be_null", "opt")]
-    assert opt_null["severity"] == "warning" and opt_null["kwargs"]["mostly"] == pytest.approx(1 - (0.1 * 2 + 0.01))
-    assert by[("expect_column_values_to_be_in_type_list", "flag")]["kwargs"]["type_list"] == ["bool", "boolean"]
+    assert opt_null["severity"] == "warning" and opt_null["kwargs"]["mostly"] == pytest.approx(
+        1 - (0.1 * 2 + 0.01)
+    )
+    assert by[("expect_column_values_to_be_in_type_list", "flag")]["kwargs"]["type_list"] == [
+        "bool",
+        "boolean",
+    ]
     assert ("expect_column_values_to_be_in_type_list", "seg") not in by
     json.dumps(suite)
 

@@ -22,7 +22,9 @@ def test_unknown_type_names_it_and_suggests():
 
 
 def test_bad_kwargs_name_the_expectation():
-    suite = q.load_suite([{"type": "expect_column_values_to_be_between", "kwargs": {"colum": "a", "min_value": 1}}])
+    suite = q.load_suite(
+        [{"type": "expect_column_values_to_be_between", "kwargs": {"colum": "a", "min_value": 1}}]
+    )
     with pytest.raises(q.SuiteError, match=r"expectation #1 \(expect_column_values_to_be_between\): invalid kwargs "
                        r"\{'colum': 'a', 'min_value': 1\}: .*column field required"):  # fmt: skip
         q.compile_suite(suite)
@@ -62,7 +64,9 @@ def test_generated_suite_passes_its_reference_and_catches_breakage():
     assert summary["evaluated"] == len(suite.expectations)
     # results come back in suite order, each with its position
     assert [r["position"] for r in result["results"]] == list(range(1, len(suite.expectations) + 1))
-    assert [r["expectation_config"]["type"] for r in result["results"]] == [e.type for e in suite.expectations]
+    assert [r["expectation_config"]["type"] for r in result["results"]] == [
+        e.type for e in suite.expectations
+    ]
 
     broken = df.copy()
     broken.loc[:9, "age"] = -40  # 3.3% of rows, more than the 1% "mostly" allows
@@ -82,7 +86,10 @@ def test_generated_suite_passes_its_reference_and_catches_breakage():
         "column 'score': 300 of 300 values (100.0%) have a type not in ['int8',"
     )
     assert "could not be evaluated" in messages[("score", "expect_column_values_to_be_between")]
-    assert messages[("label", "expect_column_values_to_not_be_null")] == "column 'label': 1 of 300 values (0.33%) are null"
+    assert (
+        messages[("label", "expect_column_values_to_not_be_null")]
+        == "column 'label': 1 of 300 values (0.33%) are null"
+    )
 
 
 def test_severity_reaches_gx_result():
@@ -112,6 +119,9 @@ def test_cli_suggest_then_check(tmp_path, capsys):
     bad["city"] = "x"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert q.main(["check", str(tmp_path / "bad.csv"), str(out), "--fail-on", "warning"]) == 1
-    assert "[warning] column 'city': 300 of 300 values (100.0%) not in ['lyon', 'paris']" in capsys.readouterr().out
+    assert (
+        "[warning] column 'city': 300 of 300 values (100.0%) not in ['lyon', 'paris']"
+        in capsys.readouterr().out
+    )
     assert q.main(["check", str(tmp_path / "nope.csv"), str(out)]) == 2
     assert "error: data not found" in capsys.readouterr().out

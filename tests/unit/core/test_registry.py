@@ -14,9 +14,10 @@ from airflow_mlops.core.registry import (
 
 
 def _tags(*events):
-    return {
-        f"mlops.history.champion.{i:06d}": json.dumps(e) for i, e in enumerate(events, start=1)
-    } | {"unrelated": "x", "mlops.history.champion.junk": "{"}
+    return {f"mlops.history.champion.{i:06d}": json.dumps(e) for i, e in enumerate(events, start=1)} | {
+        "unrelated": "x",
+        "mlops.history.champion.junk": "{",
+    }
 
 
 def test_history_is_ordered_and_ignores_other_tags():

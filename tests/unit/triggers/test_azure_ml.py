@@ -21,10 +21,17 @@ CONN = {
 
 
 def test_serialize_round_trip():
-    trigger = AzureMLJobTrigger(conn_id="azure_ml_default", job_name="job-1", poll_interval=20.0, timeout=3600.0)
+    trigger = AzureMLJobTrigger(
+        conn_id="azure_ml_default", job_name="job-1", poll_interval=20.0, timeout=3600.0
+    )
     path, kwargs = trigger.serialize()
     assert path == "airflow_mlops.triggers.azure_ml.AzureMLJobTrigger"
-    assert kwargs == {"conn_id": "azure_ml_default", "job_name": "job-1", "poll_interval": 20.0, "timeout": 3600.0}
+    assert kwargs == {
+        "conn_id": "azure_ml_default",
+        "job_name": "job-1",
+        "poll_interval": 20.0,
+        "timeout": 3600.0,
+    }
     json.dumps(kwargs)
     module, name = path.rsplit(".", 1)
     clone = getattr(importlib.import_module(module), name)(**kwargs)
@@ -85,8 +92,9 @@ async def test_run_fires_one_event_on_terminal_status(statuses, sequence, status
 
 async def test_run_times_out_while_job_runs(statuses):
     statuses.queue.append("Running")
-    events = await _run(AzureMLJobTrigger(conn_id="azure_ml_default", job_name="job-1", poll_interval=0.05,
-                                          timeout=0.2))
+    events = await _run(
+        AzureMLJobTrigger(conn_id="azure_ml_default", job_name="job-1", poll_interval=0.05, timeout=0.2)
+    )
     assert [e["status"] for e in events] == ["timeout"]
     assert events[0]["job_status"] == "Running" and "keeps running" in events[0]["message"]
 
