@@ -63,6 +63,22 @@ def family(metric: str) -> tuple[str, ...]:
     return CLASSIFICATION_METRICS if task_of(metric) == "classification" else REGRESSION_METRICS
 
 
+def finite_number(value: Any, setting: str) -> float:
+    """``value`` as a finite float (a number or a numeric string, not a boolean).
+
+    :raises ValueError: naming ``setting`` when it is not one.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{setting} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{setting} must be a number, got {value!r}") from err
+    if not math.isfinite(number):
+        raise ValueError(f"{setting} must be a finite number, got {value!r}")
+    return number
+
+
 def check_bound(metric: str, value: Any, setting: str) -> float:
     """``value`` as a bound on ``metric`` (a floor for scores, a ceiling for errors).
 
@@ -71,14 +87,7 @@ def check_bound(metric: str, value: Any, setting: str) -> float:
         take: NaN would fail every model, a negative accuracy floor would pass every one.
     """
     check_metric(metric)
-    if isinstance(value, bool):
-        raise ValueError(f"{setting} must be a number, got {value!r}")
-    try:
-        bound = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{setting} must be a number, got {value!r}") from err
-    if not math.isfinite(bound):
-        raise ValueError(f"{setting} must be a finite number, got {value!r}")
+    bound = finite_number(value, setting)
     low, high = _RANGES[metric]
     if not low <= bound <= high:
         if math.isinf(high):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_mlops.core.evaluation import BOOTSTRAP_CHOICES, ON_REJECT_CHOICES, PROMOTE, check_thresholds
-from airflow_mlops.core.metrics import check_metric, family, task_of
+from airflow_mlops.core.metrics import check_metric, family, finite_number, task_of
 from airflow_mlops.exceptions import DataInputError, ModelRejected, RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
@@ -99,12 +98,7 @@ class EvaluateModelOperator(BaseOperator):
             raise ValueError(f"bootstrap must be one of {BOOTSTRAP_CHOICES}, got {bootstrap!r}")
         if on_reject not in ON_REJECT_CHOICES:
             raise ValueError(f"on_reject must be one of {ON_REJECT_CHOICES}, got {on_reject!r}")
-        try:
-            min_improvement = float(min_improvement)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"min_improvement must be a number, got {min_improvement!r}") from err
-        if not math.isfinite(min_improvement):
-            raise ValueError(f"min_improvement must be a finite number, got {min_improvement!r}")
+        min_improvement = finite_number(min_improvement, "min_improvement")
         if thresholds is not None and not is_templated(thresholds):
             try:
                 thresholds = json_object_arg("thresholds", thresholds)

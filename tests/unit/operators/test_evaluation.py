@@ -243,8 +243,12 @@ def test_rendered_thresholds_outside_the_range_fail_naming_the_setting(hook, dat
         ({"thresholds": "[0.7]"}, "thresholds must be a JSON object"),
         ({"thresholds": {"rmse": 1.0}}, "not classification metrics"),
         ({"min_improvement": float("nan")}, "min_improvement must be a finite number"),
+        ({"min_improvement": "a lot"}, "min_improvement must be a number"),
         ({"on_reject": "ignore"}, "on_reject must be one of"),
         ({"bootstrap": "maybe"}, "bootstrap must be one of"),
+        ({"metric": "auc"}, "unknown metric 'auc'"),
+        ({"target": ""}, "target is required"),
+        ({"candidate_version": " "}, "candidate_version is required"),
     ],
 )
 def test_bad_arguments_fail_at_parse(kwargs, match):
