@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,15 +18,6 @@ from airflow_mlops.io import default_report_dir, hash_table, load_table, write_r
 
 def _context(run_id: str = "manual__2025-01-01T00:00:00+00:00", map_index: int | None = -1) -> dict:
     return {"ti": SimpleNamespace(dag_id="ct", run_id=run_id, task_id="gate", map_index=map_index)}
-
-
-@pytest.fixture
-def memory_folder():
-    root = f"memory://reports-{uuid.uuid4().hex}"
-    yield root
-    fs = fsspec.filesystem("memory")
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def test_load_table_reads_and_a_local_path_needs_no_connection(tmp_path: Path):

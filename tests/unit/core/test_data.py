@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import uuid
 from pathlib import Path
 
 import fsspec
@@ -13,16 +12,6 @@ import pytest
 from airflow_mlops.core.data import DataReadError, content_hash, is_local, list_parts, read_table
 
 FRAME = pd.DataFrame({"amount": [1.5, 2.5, 3.5], "plan": ["basic", "pro", "basic"]})
-
-
-@pytest.fixture
-def memory_folder():
-    """A unique folder on fsspec's in-memory filesystem, the stand-in for object storage."""
-    root = f"memory://data-{uuid.uuid4().hex}"
-    yield root
-    fs = fsspec.filesystem("memory")
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def test_local_means_a_path_or_file_uri():
