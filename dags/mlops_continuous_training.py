@@ -214,12 +214,14 @@ def mlops_continuous_training():
     )
     # [END howto_operator_evaluate]
 
+    # [START howto_decide_promotion]
     @task.branch(
         trigger_rule=TriggerRule.NONE_FAILED,
         doc_md="""
         Follows the evaluation verdict, or overrides a reject when the run's `force_promote` is
-        set. Pushes the promotion plan (version, expected current champion, reason, forced) and
-        picks the approval path; with nothing to promote it skips everything after it.
+        set (`airflow_mlops.core.evaluation.promotion_plan`). Pushes the plan (version, expected
+        current champion, reason, forced, approval required) and takes the approval path it
+        names; with nothing to promote it skips everything after it.
         """,
     )
     def decide_promotion() -> str | None:
@@ -248,6 +250,8 @@ def mlops_continuous_training():
             return None
         ti.xcom_push(key="plan", value=plan)
         return "request_approval" if plan["approval_required"] else "no_approval_needed"
+
+    # [END howto_decide_promotion]
 
     # [START howto_operator_approval]
     request_approval = ApprovalOperator(
