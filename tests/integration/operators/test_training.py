@@ -206,17 +206,6 @@ def test_same_data_params_and_seed_give_the_same_model(data, tmp_path, monkeypat
     assert np.array_equal(proba[0], proba[1])
 
 
-def test_job_name_is_stable_and_valid_everywhere():
-    name = job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train")
-    assert name == job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train")
-    assert name != job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train", map_index=0)
-    long = job_name("d" * 80, "scheduled__2024-01-01T00:00:00+00:00", "t" * 80)
-    for n in (name, long, job_name("1dag", "r", "t")):
-        assert len(n) <= 63
-        assert n[0].isalpha()
-        assert all(c.isalnum() or c == "-" for c in n)
-
-
 def test_failed_job_after_deferral_registers_nothing():
     from airflow_mlops.exceptions import TrainingJobFailed
     from airflow_mlops.operators.training import TrainModelOperator
