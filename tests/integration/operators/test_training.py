@@ -4,6 +4,8 @@ One DAG run covers: train -> register with lineage; train -> evaluate -> promote
 expected_current taken from the decision record; an entrypoint that crashes fails its task with
 the script's error and registers nothing. Each training subprocess costs tens of seconds on a
 busy 2-core machine, so reproducibility is shown by running the entrypoint itself twice in-process.
+The operator's branches (deferral, resume, on_kill, bad arguments) are unit-tested in
+tests/unit/operators/test_training.py, the local backend in tests/unit/backends/test_local.py.
 """
 
 from __future__ import annotations
@@ -204,54 +206,6 @@ def test_same_data_params_and_seed_give_the_same_model(data, tmp_path, monkeypat
     frame = pd.read_csv(data["validation"]).drop(columns=["label"])
     proba = [mlflow.sklearn.load_model(str(o / "model")).predict_proba(frame) for o in outputs]
     assert np.array_equal(proba[0], proba[1])
-
-
-def test_failed_job_after_deferral_registers_nothing():
-    from airflow_mlops.exceptions import TrainingJobFailed
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    op = TrainModelOperator(task_id="t", entrypoint="train.py", train_data="d", registered_model_name="m")
-    handle = {"backend": "local", "job_id": "job-1", "status": "running"}
-    with pytest.raises(TrainingJobFailed, match="job-1 on local failed: out of memory"):
-        op.execute_complete({}, event={"status": "error", "message": "out of memory"}, handle=handle, info={})
-
-
-def test_missing_cloud_extra_names_the_extra(tmp_path, monkeypatch):
-    from airflow_mlops.backends import base
-    from airflow_mlops.exceptions import MissingExtraError
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    (tmp_path / "fake_cloud_backend.py").write_text("import some_cloud_sdk_that_is_not_installed\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(base.BACKENDS, "sagemaker", "fake_cloud_backend.Backend")
-    op = TrainModelOperator(task_id="t", entrypoint="train.py", train_data="d", registered_model_name="m")
-    with pytest.raises(MissingExtraError, match=r"airflow-mlops\[amazon\]") as err:
-        op._get_backend("sagemaker", {})
-    assert err.value.extra == "amazon"
-    assert "some_cloud_sdk_that_is_not_installed" in str(err.value)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"backend": "kubernetes"}, "unknown backend 'kubernetes'"),
-        ({"hyperparameters": [1, 2]}, "hyperparameters must be a dict"),
-        ({"poll_interval": 0}, "poll_interval must be positive"),
-        ({"train_data": ""}, "train_data is required"),
-    ],
-)
-def test_bad_arguments_fail_at_parse(kwargs, match):
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    args = {
-        "task_id": "t",
-        "entrypoint": "train.py",
-        "train_data": "d",
-        "registered_model_name": "m",
-        **kwargs,
-    }
-    with pytest.raises(ValueError, match=match):
-        TrainModelOperator(**args)
 
 
 def test_entrypoint_regression_and_clear_errors(data, tmp_path, monkeypatch):
