@@ -90,8 +90,10 @@ SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
 """The time-based fallback: retrain weekly even when nothing was detected."""
 
 # The events mlops_drift_monitor's sensors emit for this model.
+# [START howto_asset_monitor_events]
 DRIFT_ASSET = Asset(drift_asset_uri(MODEL_NAME))
 PERFORMANCE_ASSET = Asset(performance_asset_uri(MODEL_NAME))
+# [END howto_asset_monitor_events]
 # -------------------------------------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,7 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
     },
 )
 def mlops_continuous_training():
+    # [START howto_operator_quality_gate]
     gates = [
         DataQualityGateOperator(
             task_id=f"validate_{which}_data",
@@ -169,7 +172,9 @@ def mlops_continuous_training():
         )
         for which in ("train", "eval")
     ]
+    # [END howto_operator_quality_gate]
 
+    # [START howto_operator_train]
     train = TrainModelOperator(
         task_id="train",
         entrypoint=ENTRYPOINT,
@@ -186,7 +191,9 @@ def mlops_continuous_training():
         Returns `{backend, job_id, console_url, run_id, model_uri, model_name, model_version, metrics}`.
         """,
     )
+    # [END howto_operator_train]
 
+    # [START howto_operator_evaluate]
     evaluate = EvaluateModelOperator(
         task_id="evaluate",
         model_name=MODEL_NAME,
@@ -205,6 +212,7 @@ def mlops_continuous_training():
         candidate version. A rejected candidate leaves this task *skipped*.
         """,
     )
+    # [END howto_operator_evaluate]
 
     @task.branch(
         trigger_rule=TriggerRule.NONE_FAILED,
@@ -254,6 +262,7 @@ def mlops_continuous_training():
         ti.xcom_push(key="plan", value=plan)
         return "request_approval" if params["require_approval"] else "no_approval_needed"
 
+    # [START howto_operator_approval]
     request_approval = ApprovalOperator(
         task_id="request_approval",
         subject=f"Promote {MODEL_NAME} v{{{{ {_PLAN}['version'] }}}} to @champion?",
@@ -282,7 +291,9 @@ Reason: {{ plan.reason }}
         task_id="no_approval_needed",
         doc_md="Taken when the run does not require a human approval.",
     )
+    # [END howto_operator_approval]
 
+    # [START howto_operator_promote]
     promote = PromoteModelOperator(
         task_id="promote",
         model_name=MODEL_NAME,
@@ -298,6 +309,7 @@ Reason: {{ plan.reason }}
         who) and emits the `x-mlflow://<model>@champion` Asset event a deployment DAG can use.
         """,
     )
+    # [END howto_operator_promote]
 
     decision = decide_promotion()
     gates >> train >> evaluate >> decision >> [request_approval, no_approval_needed] >> promote
