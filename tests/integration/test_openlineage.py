@@ -28,7 +28,6 @@ from tests.helpers.fixtures import REPO
 pytestmark = pytest.mark.integration
 
 ENTRYPOINT = REPO / "include" / "training" / "train.py"
-FEATURES = ["x1", "x2", "plan"]
 JOB_NAMESPACE = "mlops-lineage-test"
 DAG_ID = "ol_lineage"
 
@@ -56,24 +55,15 @@ def data(tmp_path) -> dict[str, str]:
 @pytest.fixture
 def champion(mlflow_server, model_name) -> str:
     """Version 1, a model that always predicts 0, holding @champion (registered as a user would)."""
-    import mlflow
-    import mlflow.sklearn
     from sklearn.dummy import DummyClassifier
 
     from airflow_mlops.hooks.mlflow import MlflowHook
+    from tests.integration.operators.test_evaluation import register
 
-    frame = make_frame(50, 9)
-    model = DummyClassifier(strategy="constant", constant=0).fit(frame[FEATURES], frame["label"])
     with MlflowHook().session() as client:
-        with mlflow.start_run(experiment_id=client.get_experiment_by_name("Default").experiment_id):
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                serialization_format="cloudpickle",
-                pip_requirements=["scikit-learn", "cloudpickle"],
-                registered_model_name=model_name,
-            )
-        version = str(info.registered_model_version)
+        version = register(
+            client, model_name, DummyClassifier(strategy="constant", constant=0), make_frame(50, 9)
+        )
         client.set_registered_model_alias(model_name, "champion", version)
     return version
 
