@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ from airflow_mlops.core import retraining  # noqa: E402
 from airflow_mlops.policy import RetrainingPolicy  # noqa: E402
 
 ENTRYPOINT = str(REPO / "include" / "training" / "train.py")
+CACHE_DIR = os.environ.get("BENCH_CACHE_DIR")  # set: trained candidates are kept and reused there
 RAINFALL_WINDOW_DAYS = 365
 
 
@@ -84,6 +87,9 @@ TRIGGER_VARIANTS: dict[str, dict[str, Any]] = {
     "label in drift share": {"_label_in_share": True},
     "label drift trigger": {"label_drift": True},
     "drift share 0.3": {"drift_share": 0.3},
+    "drift share 0.75": {"drift_share": 0.75},
+    "drift share 1.0": {"drift_share": 1.0},
+    "drift share 0.75, max_drop 0.2": {"drift_share": 0.75, "max_drop": 0.2},
     "max_drop 0.05": {"max_drop": 0.05},
     "max_drop 0.2": {"max_drop": 0.2},
 }
@@ -109,7 +115,15 @@ def run_stream(
         history = fixed or make(seed)
         initial = _initial_windows(policy, history)
         with tempfile.TemporaryDirectory(prefix="bench-ct-") as tmp:
-            cache = CandidateCache(history, policy, entrypoint=ENTRYPOINT, seed=seed, workdir=tmp)
+            workdir = tmp
+            if CACHE_DIR:  # keep the trained candidates between runs that compare trigger settings
+                workdir = os.path.join(
+                    CACHE_DIR, f"{stream}-{policy.training_windows}-{policy.eval_fraction}"
+                )
+                os.makedirs(workdir, exist_ok=True)
+            cache = CandidateCache(
+                history, policy, entrypoint=ENTRYPOINT, seed=seed, workdir=workdir, reuse=bool(CACHE_DIR)
+            )
             for name, changes in variants.items():
                 began = time.perf_counter()
                 variant_history, variant_policy = _variant(history, policy, changes)
@@ -183,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="also replay the alternatives of docs/policy.md"
     )
+    parser.add_argument("--json", help="also write every summary (per window, per seed) to this file")
     parser.add_argument(
         "--training",
         choices=list(TRAINING_VARIANTS),
@@ -195,17 +210,30 @@ def main(argv: list[str] | None = None) -> int:
     streams = ["demo", "rainfall"] if args.stream == "both" else [args.stream]
     print(f"reference policy: {policy.as_dict()}")
     failed = False
+    dump: dict[str, Any] = {}
     for stream in streams:
         if not args.variants:
             runs = run_stream(stream, policy, seeds)
             failed |= not report(stream, runs["reference"], "the reference policy").passed
+            dump[stream] = _summary(runs["reference"], policy)
             continue
         for training in args.training or list(TRAINING_VARIANTS):
             trained = policy.replace(**TRAINING_VARIANTS[training])
             runs = run_stream(stream, trained, seeds, TRIGGER_VARIANTS)
             for name, variant_runs in runs.items():
                 report(stream, variant_runs, f"training on {training}, triggers: {name}")
+                dump[f"{stream} | {training} | {name}"] = _summary(variant_runs, trained)
+    if args.json:
+        Path(args.json).write_text(json.dumps(dump, indent=1, default=str))
     return 1 if failed else 0
+
+
+def _summary(runs: list[SeedRun], policy: RetrainingPolicy) -> dict[str, Any]:
+    from airflow_mlops.backtest.report import summarize
+
+    return summarize(
+        runs, policy=policy.as_dict(), source="bench", entrypoint=ENTRYPOINT, metric=policy.metric, seconds=0
+    )
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def replay_seed(
                 history, policy, entrypoint=entrypoint, seed=seed, workdir=tmp, isolation=isolation
             )
         first = cache.get(initial_windows - 1)
-        initial = _evaluate(first, None, policy)
+        initial = _evaluate(first, None, policy, cache)
         if initial["decision"] != "promote":
             raise BacktestInputError(
                 "the first model, trained on window(s) "
@@ -172,7 +172,7 @@ def replay_seed(
             window = history.windows[t]
             for name in policies:
                 state, run = states[name], runs[name]
-                record = _serve(state, window, features, policy, greater)
+                record = _serve(state, t, window, features, policy, greater, cache)
                 state.served += 1
                 signals = _signals_of(record)
                 reasons = retraining.retrain_reasons(
@@ -185,7 +185,7 @@ def replay_seed(
                 record.retrain_reasons = reasons
                 if reasons and t < last:
                     candidate = cache.get(t)
-                    decision = _evaluate(candidate, state.champion, policy)
+                    decision = _evaluate(candidate, state.champion, policy, cache)
                     record.retrained = True
                     record.training_seconds = candidate.seconds
                     record.promoted = decision["decision"] == "promote"
@@ -215,20 +215,32 @@ def replay_seed(
 
 
 def _serve(
-    state: _State, window: Any, features: list[str], policy: RetrainingPolicy, greater: bool
+    state: _State,
+    t: int,
+    window: Any,
+    features: list[str],
+    policy: RetrainingPolicy,
+    greater: bool,
+    cache: CandidateCache,
 ) -> WindowRecord:
     from airflow_mlops.core.drift import DriftInputError, compare
     from airflow_mlops.core.performance import performance_verdict
 
-    frame, target = window.frame, policy.target
-    value = _score(
-        state.champion.model, frame.drop(columns=[target]), frame[target], policy.metric, window.label
+    frame, target, champion = window.frame, policy.target, state.champion
+    value = cache.memo(
+        ("serve", champion.version, t, policy.metric),
+        lambda: _score(
+            champion.model, frame.drop(columns=[target]), frame[target], policy.metric, window.label
+        ),
     )
-    record = WindowRecord(window=window.label, rows=len(frame), version=state.champion.version, value=value)
-    reference = state.champion.reference
+    record = WindowRecord(window=window.label, rows=len(frame), version=champion.version, value=value)
+    reference = champion.reference
     try:
-        drift = compare(
-            reference[features], frame[features], columns=features, drift_share=policy.drift_share
+        drift = cache.memo(
+            ("drift", champion.version, t, tuple(features), policy.drift_share),
+            lambda: compare(
+                reference[features], frame[features], columns=features, drift_share=policy.drift_share
+            ),
         )
         record.feature_drift = drift.drift_detected
         record.feature_drift_share = drift.share
@@ -236,7 +248,10 @@ def _serve(
     except DriftInputError as err:
         raise BacktestInputError(f"window {window.label}: feature drift cannot be computed: {err}") from err
     try:
-        label = compare(reference[[target]], frame[[target]], columns=[target], drift_share=1.0)
+        label = cache.memo(
+            ("label drift", champion.version, t),
+            lambda: compare(reference[[target]], frame[[target]], columns=[target], drift_share=1.0),
+        )
         record.label_drift = label.drift_detected
     except DriftInputError:
         record.label_drift = None  # a constant target on both sides: nothing to test
@@ -275,34 +290,41 @@ def _score(model: Any, X: Any, y: Any, metric: str, where: str) -> float:
         raise BacktestInputError(f"window {where}: cannot score {metric}: {err}") from err
 
 
-def _evaluate(candidate: Candidate, champion: Candidate | None, policy: RetrainingPolicy) -> dict[str, Any]:
+def _evaluate(
+    candidate: Candidate,
+    champion: Candidate | None,
+    policy: RetrainingPolicy,
+    cache: CandidateCache | None = None,
+) -> dict[str, Any]:
     """``EvaluateModelOperator``'s rule: both models on the held-out rows, then ``decide``."""
     from airflow_mlops.core.evaluation import decide
-    from airflow_mlops.core.metrics import family, score
+    from airflow_mlops.core.metrics import score
 
-    wanted = list(dict.fromkeys([policy.metric, *policy.thresholds, *family(policy.metric)]))
-    required = [policy.metric, *policy.thresholds]
+    required = list(dict.fromkeys([policy.metric, *policy.thresholds]))
 
-    def metrics_of(model: Any) -> dict[str, float]:
-        X = candidate.eval_X
-        names = getattr(model, "feature_names_in_", None)
-        if names is not None:
-            X = X[list(names)]
-        out = score(model, X, candidate.eval_y, required)
-        for extra in wanted:
-            if extra not in out:
-                try:
-                    out.update(score(model, X, candidate.eval_y, [extra]))
-                except ValueError:
-                    pass
-        return out
+    def metrics_of(model: Candidate) -> dict[str, float]:
+        def compute() -> dict[str, float]:
+            X = candidate.eval_X
+            names = getattr(model.model, "feature_names_in_", None)
+            if names is not None:
+                X = X[list(names)]
+            try:
+                return score(model.model, X, candidate.eval_y, required)
+            except ValueError as err:
+                raise BacktestInputError(
+                    f"window {candidate.window}: cannot score the held-out rows with {required}: {err}"
+                ) from err
+
+        if cache is None:
+            return compute()
+        return cache.memo(("eval", model.version, candidate.window), compute)
 
     return decide(
         metric=policy.metric,
         candidate_version=str(candidate.version),
-        candidate_metrics=metrics_of(candidate.model),
+        candidate_metrics=metrics_of(candidate),
         champion_version=None if champion is None else str(champion.version),
-        champion_metrics=None if champion is None else metrics_of(champion.model),
+        champion_metrics=None if champion is None else metrics_of(champion),
         min_improvement=policy.min_improvement,
         thresholds=dict(policy.thresholds),
         bootstrap="promote",

@@ -34,7 +34,7 @@ def summarize(
             "feature_drift_windows": retraining.mean([s["feature_drift_windows"] for s in per_seed]),
             "label_drift_windows": retraining.mean([s["label_drift_windows"] for s in per_seed]),
             "decay_windows": retraining.mean([s["decay_windows"] for s in per_seed]),
-            "per_seed": [{"seed": r.seed, **s} for r, s in zip(runs, per_seed)],
+            "per_seed": [{"seed": r.seed, **s} for r, s in zip(runs, per_seed, strict=True)],
         }
     windows = []
     for i, record in enumerate(first):

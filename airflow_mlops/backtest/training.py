@@ -116,7 +116,11 @@ class CandidateCache:
         seed: int,
         workdir: str,
         isolation: str = "inprocess",
+        reuse: bool = False,
     ) -> None:
+        """:param reuse: keep the trained candidates in ``workdir`` and reuse those trained with the
+        same data, parameters and entrypoint (benchmarks comparing settings; the time charged is the
+        time recorded when it was trained)."""
         if not os.path.isfile(entrypoint):
             raise BacktestInputError(f"training entrypoint not found: {entrypoint}")
         self.history = history
@@ -125,7 +129,15 @@ class CandidateCache:
         self.seed = seed
         self.workdir = workdir
         self.isolation = isolation
+        self.reuse = reuse
         self._cache: dict[int, Candidate] = {}
+        self._memo: dict[tuple, Any] = {}
+
+    def memo(self, key: tuple, compute: Any) -> Any:
+        """A score or drift result of a candidate on a window, computed once (policies share models)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def get(self, t: int) -> Candidate:
         if t not in self._cache:
@@ -145,6 +157,9 @@ class CandidateCache:
     def keep_only(self, windows: set[int]) -> None:
         for t in [t for t in self._cache if t not in windows]:
             del self._cache[t]
+        versions = {t + 1 for t in windows}
+        for key in [k for k in self._memo if k[1] not in versions]:
+            del self._memo[key]
 
     def split(self, t: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Training rows and held-out evaluation rows of a retraining after window ``t``."""
@@ -172,6 +187,17 @@ class CandidateCache:
         train = pd.concat([*older, kept], ignore_index=True)
         return train, held_out.reset_index(drop=True)
 
+    @staticmethod
+    def _reused(done: str, key: dict[str, Any]) -> float | None:
+        """The recorded training time of an identical earlier run in this workdir, or None."""
+        try:
+            with open(done) as fh:
+                record = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        seconds = record.pop("seconds", None)
+        return float(seconds) if record == json.loads(json.dumps(key)) and seconds is not None else None
+
     def _train(self, t: int) -> Candidate:
         target = self.policy.target
         train, held_out = self.split(t)
@@ -192,11 +218,17 @@ class CandidateCache:
             "--output-dir",
             out,
         ]
-        began = time.perf_counter()
-        run_entrypoint(
-            self.entrypoint, argv, isolation=self.isolation, log_path=os.path.join(folder, "train.log")
-        )
-        seconds = time.perf_counter() - began
+        done = os.path.join(folder, "done.json")
+        key = {"argv": argv, "entrypoint": self.entrypoint, "rows": len(train)}
+        seconds = self._reused(done, key) if self.reuse else None
+        if seconds is None:
+            began = time.perf_counter()
+            run_entrypoint(
+                self.entrypoint, argv, isolation=self.isolation, log_path=os.path.join(folder, "train.log")
+            )
+            seconds = time.perf_counter() - began
+            with open(done, "w") as fh:
+                json.dump({**key, "seconds": seconds}, fh)
         model_dir = os.path.join(out, "model")
         if not os.path.isfile(os.path.join(model_dir, "MLmodel")):
             raise TrainingFailed(f"{self.entrypoint} wrote no MLflow model to {model_dir}")
