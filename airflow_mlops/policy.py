@@ -72,8 +72,9 @@ class RetrainingPolicy:
 
     Training and evaluation:
 
-    :param training_windows: ``"all"``: the candidate trains on every labelled window so far;
-        ``N``: on the ``N`` most recent windows.
+    :param training_windows: ``N``: the candidate trains on the ``N`` most recent windows (default
+        1: the window that showed the drift or decay, as the demo retrains); ``"all"``: on every
+        labelled window so far.
     :param eval_fraction: share of the most recent window held out (not trained on) to score the
         candidate against the champion.
     :param min_improvement: ``EvaluateModelOperator``'s margin: the candidate must beat the
@@ -93,7 +94,7 @@ class RetrainingPolicy:
     label_drift: bool = False
     max_drop: float | None = 0.1
     min_value: float | None = None
-    training_windows: int | str = TRAINING_WINDOW_ALL
+    training_windows: int | str = 1
     eval_fraction: float = 0.3
     min_improvement: float = 0.0
     thresholds: Mapping[str, float] = field(default_factory=_default_thresholds)

@@ -91,6 +91,9 @@ TRIGGER_VARIANTS: dict[str, dict[str, Any]] = {
     "drift share 1.0": {"drift_share": 1.0},
     "drift share 0.75, max_drop 0.2": {"drift_share": 0.75, "max_drop": 0.2},
     "max_drop 0.05": {"max_drop": 0.05},
+    "min_improvement 0.01": {"min_improvement": 0.01},
+    "min_improvement 0.02": {"min_improvement": 0.02},
+    "min_improvement 0.01, drift share 0.75": {"min_improvement": 0.01, "drift_share": 0.75},
     "max_drop 0.2": {"max_drop": 0.2},
 }
 TRAINING_VARIANTS: dict[str, dict[str, Any]] = {
