@@ -24,7 +24,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 BUDGET_SECONDS = 180
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,16 @@ def demo_report(tmp_path_factory):
     env["PYTHONPATH"] = str(REPO)
     began, cpu_before = time.monotonic(), _children_cpu()
     proc = subprocess.run(
-        [sys.executable, "-m", "airflow_mlops.backtest", str(stream / "windows"), "--out", str(out), "--jobs", "2"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_mlops.backtest",
+            str(stream / "windows"),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -24,7 +24,9 @@ def _dag_settings(name: str, monkeypatch, **env: str) -> dict:
 
 
 def test_the_dags_read_the_policy_and_its_environment(monkeypatch):
-    monitor = _dag_settings("mlops_drift_monitor.py", monkeypatch, MLOPS_DRIFT_SHARE="0.4", MLOPS_MAX_DROP="0.07")
+    monitor = _dag_settings(
+        "mlops_drift_monitor.py", monkeypatch, MLOPS_DRIFT_SHARE="0.4", MLOPS_MAX_DROP="0.07"
+    )
     assert monitor["POLICY"] == RetrainingPolicy.from_env()
     assert (monitor["DRIFT_SHARE"], monitor["MAX_DROP"]) == (0.4, 0.07)
     training = _dag_settings("mlops_continuous_training.py", monkeypatch, MLOPS_MIN_IMPROVEMENT="0.01")

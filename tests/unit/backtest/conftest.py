@@ -12,7 +12,9 @@ def make_window(seed: int, n: int = 120, drifted: bool = False) -> pd.DataFrame:
     x = rng.normal(2.0 if drifted else 0.0, 1.0, n)
     colour = rng.choice(["red", "blue"], size=n)
     logit = (-x if drifted else x) + (colour == "red")
-    return pd.DataFrame({"x": x, "colour": colour, "label": (rng.random(n) < 1 / (1 + np.exp(-3 * logit))).astype(int)})
+    return pd.DataFrame(
+        {"x": x, "colour": colour, "label": (rng.random(n) < 1 / (1 + np.exp(-3 * logit))).astype(int)}
+    )
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ def summary(tmp_path_factory):
     windows = [(f"w{i}", make_window(i, drifted=i >= 3)) for i in range(5)]
     out = tmp_path_factory.mktemp("report")
     lines: list[str] = []
-    result = backtest(windows, policy=POLICY, entrypoint=ENTRYPOINT, seeds=2, out_dir=str(out), progress=lines.append)
+    result = backtest(
+        windows, policy=POLICY, entrypoint=ENTRYPOINT, seeds=2, out_dir=str(out), progress=lines.append
+    )
     result["_progress"] = lines
     return result
 
@@ -64,7 +66,7 @@ def test_json_html_and_table(summary):
     assert stored["totals"]["every"]["retrainings"] == 2
     page = Path(files["html"]).read_text()
     assert page.count('class="series"') == 4
-    assert "<table id=\"totals\">" in page
+    assert '<table id="totals">' in page
     text = table(summary)
     assert "triggered vs every window" in text
     assert "seed 1" in text and "seed 2" in text
@@ -74,10 +76,14 @@ def test_cli_errors_name_the_missing_thing(tmp_path, window_folder, capsys):
     code = main([str(tmp_path / "one.parquet"), "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")])
     assert code == 2
     assert "history not found" in capsys.readouterr().err
-    code = main([str(window_folder), "--target", "churned", "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")])
+    code = main(
+        [str(window_folder), "--target", "churned", "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")]
+    )
     assert code == 2
     assert "no target column 'churned'" in capsys.readouterr().err
-    code = main([str(window_folder), "--entrypoint", str(tmp_path / "train.py"), "--out", str(tmp_path / "r")])
+    code = main(
+        [str(window_folder), "--entrypoint", str(tmp_path / "train.py"), "--out", str(tmp_path / "r")]
+    )
     assert code == 2
     assert "training entrypoint not found" in capsys.readouterr().err
 

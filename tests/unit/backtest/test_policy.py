@@ -83,3 +83,18 @@ def test_policy_module_is_standard_library_only():
         for alias in node.names
     }
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_importing_the_policy_and_the_backtest_package_is_light():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, airflow_mlops.policy, airflow_mlops.backtest, airflow_mlops.core.retraining;"
+        "heavy = ('pandas', 'numpy', 'mlflow', 'sklearn', 'scipy', 'pyarrow', 'airflow');"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []

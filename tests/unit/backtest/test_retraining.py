@@ -10,7 +10,9 @@ QUIET = Signals(feature_drift=False, feature_drift_share=0.1, label_drift=False,
 
 
 def _reasons(policy, signals=QUIET, served=1, every=4, label=False):
-    return retrain_reasons(policy, signals, windows_served=served, calendar_every=every, label_drift_trigger=label)
+    return retrain_reasons(
+        policy, signals, windows_served=served, calendar_every=every, label_drift_trigger=label
+    )
 
 
 def test_never_and_every_ignore_the_signals():
@@ -45,7 +47,10 @@ def test_unknown_policy_is_an_error():
 
 
 def _seed(every_mean, every_n, trig_mean, trig_n):
-    return {"every": {"mean": every_mean, "retrainings": every_n}, "triggered": {"mean": trig_mean, "retrainings": trig_n}}
+    return {
+        "every": {"mean": every_mean, "retrainings": every_n},
+        "triggered": {"mean": trig_mean, "retrainings": trig_n},
+    }
 
 
 def test_verdict_passes_at_equal_mean_with_a_quarter_of_the_retrainings():
