@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", choices=["demo", "rainfall", "both"], default="both")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed-list", help="comma-separated seeds to replay instead of 1..--seeds")
     parser.add_argument(
         "--variants", action="store_true", help="also replay the alternatives of docs/policy.md"
     )
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     policy = RetrainingPolicy.from_env()
-    seeds = list(range(1, args.seeds + 1))
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(1, args.seeds + 1))
     streams = ["demo", "rainfall"] if args.stream == "both" else [args.stream]
     print(f"reference policy: {policy.as_dict()}")
     failed = False
