@@ -94,6 +94,9 @@ TRIGGER_VARIANTS: dict[str, dict[str, Any]] = {
     "min_improvement 0.01": {"min_improvement": 0.01},
     "min_improvement 0.02": {"min_improvement": 0.02},
     "min_improvement 0.01, drift share 0.75": {"min_improvement": 0.01, "drift_share": 0.75},
+    "drift share 0.6": {"drift_share": 0.6},
+    "drift share 0.75, max_drop 0.15": {"drift_share": 0.75, "max_drop": 0.15},
+    "drift share 0.75, label drift trigger": {"drift_share": 0.75, "label_drift": True},
     "max_drop 0.2": {"max_drop": 0.2},
 }
 TRAINING_VARIANTS: dict[str, dict[str, Any]] = {
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="also replay the alternatives of docs/policy.md"
     )
+    parser.add_argument("--variant", action="append", help="with --variants: only these trigger variants")
     parser.add_argument("--json", help="also write every summary (per window, per seed) to this file")
     parser.add_argument(
         "--training",
@@ -223,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for training in args.training or list(TRAINING_VARIANTS):
             trained = policy.replace(**TRAINING_VARIANTS[training])
-            runs = run_stream(stream, trained, seeds, TRIGGER_VARIANTS)
+            chosen = {n: v for n, v in TRIGGER_VARIANTS.items() if not args.variant or n in args.variant}
+            runs = run_stream(stream, trained, seeds, chosen)
             for name, variant_runs in runs.items():
                 report(stream, variant_runs, f"training on {training}, triggers: {name}")
                 dump[f"{stream} | {training} | {name}"] = _summary(variant_runs, trained)
