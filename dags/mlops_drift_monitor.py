@@ -57,10 +57,10 @@ FEATURES = [
 DRIFT_COLUMNS = list(POLICY.drift_columns or FEATURES)
 """Columns tested for feature drift: the model's inputs, not the label (MLOPS_DRIFT_COLUMNS)."""
 DRIFT_SHARE = POLICY.drift_share
-"""Share of drifted feature columns at which the window counts as drifted (MLOPS_DRIFT_SHARE)."""
+"""Share of drifted feature columns at which the window counts as drifted: 0.7 (MLOPS_DRIFT_SHARE)."""
 METRIC = POLICY.metric
 MAX_DROP = POLICY.max_drop
-"""Relative drop of the champion's metric (vs its evaluation) that counts as decay (MLOPS_MAX_DROP)."""
+"""Relative drop of the champion's metric (vs its evaluation) that counts as decay: 0.1 (MLOPS_MAX_DROP)."""
 MIN_VALUE = POLICY.min_value
 """Absolute floor of the champion's metric; None: only MAX_DROP applies (MLOPS_MIN_VALUE)."""
 SENSOR_TIMEOUT = float(os.environ.get("MLOPS_MONITOR_TIMEOUT_SECONDS", "0"))
