@@ -16,7 +16,11 @@ REPO = Path(__file__).resolve().parents[3]
 ENTRYPOINT = str(REPO / "include" / "training" / "train.py")
 # small and fast: the test is about the replay, not the model
 POLICY = RetrainingPolicy(
-    hyperparameters={"model": "logistic_regression"}, thresholds={}, training_windows=2, calendar_every=2
+    hyperparameters={"model": "logistic_regression"},
+    thresholds={},
+    training_windows=2,
+    calendar_every=2,
+    drift_share=0.5,  # the tiny stream has two inputs; its drift moves one of them
 )
 
 
