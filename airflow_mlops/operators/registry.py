@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,14 @@ class _AliasOperator(BaseOperator):
         super().__init__(**kwargs)
         if not model_name:
             raise ValueError("model_name is required")
+        if (
+            isinstance(lock_timeout, bool)
+            or not isinstance(lock_timeout, (int, float))
+            or not (math.isfinite(lock_timeout) and lock_timeout >= 0)
+        ):
+            raise ValueError(
+                f"lock_timeout must be a finite number of seconds, 0 or more, got {lock_timeout!r}"
+            )
         self.model_name = model_name
         self.alias = alias
         self.reason = reason
@@ -56,6 +65,13 @@ class _AliasOperator(BaseOperator):
     @cached_property
     def hook(self) -> MlflowHook:
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    @staticmethod
+    def _origin(context: Context) -> dict[str, Any]:
+        """Who moves: the task instance (its map index included: each mapped instance is one
+        mover, and a retry is recognised by it) and the triggering user."""
+        index = getattr(context["ti"], "map_index", -1)
+        return {**task_origin(context), "map_index": index if isinstance(index, int) else -1}
 
     def _finish(self, context: Context, move: Any, action: str) -> dict[str, Any]:
         result = move.result()
@@ -131,7 +147,7 @@ class PromoteModelOperator(_AliasOperator):
             expected_current=self.expected_current,
             reason=self.reason,
             forced=forced,
-            origin=task_origin(context),
+            origin=self._origin(context),
             lock_timeout=self.lock_timeout,
         )
         if move.changed:
@@ -192,7 +208,7 @@ class RollbackModelOperator(_AliasOperator):
             alias=self.alias,
             to_version=self.to_version,
             reason=self.reason,
-            origin=task_origin(context),
+            origin=self._origin(context),
             lock_timeout=self.lock_timeout,
         )
         if move.changed:

@@ -1,0 +1,156 @@
+"""The server is SIGKILLed at every registry call of a promotion and of a rollback, restarted on the
+same store, and the same task instance retries: the invariants hold at every crash point.
+
+The crash points come from a recorded clean run (``conftest.recorded_calls``): each call once
+*before* it is sent, and each write once *after* the server applied it but before the answer
+arrived (``proxy.BEFORE`` / ``proxy.AFTER``). A call added to the protocol adds its cases.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_mlops.core.registry import read_history
+from airflow_mlops.exceptions import MlopsError, PromotionConflict
+from tests.faults.proxy import AFTER
+from tests.faults.scenario import (
+    PROMOTER,
+    ROLLER,
+    TEST_TTL,
+    check_invariants,
+    holder,
+    moves_of,
+    new_model,
+    origin,
+    promote_kwargs,
+    retry_like_airflow,
+    rollback_kwargs,
+)
+
+pytestmark = pytest.mark.integration
+
+RETRY_BOUND = 5.0
+"""Seconds the retry of the crashed task may take: it never waits for its own dead lock."""
+
+
+def _first_try(call, point, faulty) -> None:
+    """Run the crashing try. The lock release is the one call whose failure is no error: the move
+    is complete and recorded, the failure is logged, and the lock expires by itself."""
+    try:
+        call()
+    except MlopsError as err:
+        assert not point.last, f"a failed lock release failed the task: {err}"
+        assert not isinstance(err, AirflowFailException), f"a server crash must be retried, got {err!r}"
+    else:
+        assert point.last, f"the try survived a crash at {point.id}"
+    assert faulty.fired, f"the crash point {point.id} was not reached (calls: {faulty.calls})"
+
+
+def test_the_start_state_is_what_the_protocol_writes(faults):
+    """Cases build their start state directly (5 calls instead of 30); it is the same state."""
+    direct, real = faults.model(), new_model(faults.client, by_protocol=True)
+
+    def state(name):
+        model = faults.client.get_registered_model(name)
+        events = [
+            (e.action, e.version, e.previous_version, e.status, e.task_id)
+            for e in read_history(model.tags, "champion").events
+        ]
+        versions = {v: sorted(faults.client.get_model_version(name, v).tags) for v in ("1", "2", "3")}
+        return model.aliases, events, versions
+
+    assert state(direct) == state(real)
+    check_invariants(faults.client, direct)
+
+
+def test_the_recorded_calls_are_the_calls_made_through_the_hook(faults):
+    """The crash points were recorded on an embedded store; the hook on the server makes the same
+    calls (so every case really crashes where its id says)."""
+    from tests.faults.conftest import recorded_calls
+
+    for op, call in (
+        ("promote", lambda hook, name: hook.promote(name, "3", **promote_kwargs())),
+        ("rollback", lambda hook, name: hook.rollback(name, **rollback_kwargs())),
+    ):
+        name = faults.model()
+        proxy = faults.faulty()
+        call(faults.hook(proxy), name)
+        assert proxy.calls == recorded_calls()[op]
+
+
+def test_promotion_crash_then_retry(faults, promote_point):
+    name = faults.model()
+    faulty = faults.faulty(promote_point)
+    _first_try(lambda: faults.hook(faulty).promote(name, "3", **promote_kwargs()), promote_point, faulty)
+    faults.server.restart()
+
+    started = time.monotonic()
+    move, tries = retry_like_airflow(lambda: faults.hook().promote(name, "3", **promote_kwargs()))
+    assert time.monotonic() - started < RETRY_BOUND * tries
+    assert move.result() == {"model_name": name, "alias": "champion", "version": "3", "previous_version": "2"}
+    history = check_invariants(faults.client, name)
+    assert moves_of(history, PROMOTER) == [("promote", "3", "2")]
+    if promote_point.when == AFTER:
+        return  # the state is that of the crash before the next call: its case goes on below
+
+    # the emergency path works at once: a rollback by another task goes back to v2
+    back = faults.hook().rollback(name, **rollback_kwargs(origin=origin("rollback_after")))
+    assert (back.version, back.previous_version) == ("2", "3")
+    check_invariants(faults.client, name)
+
+
+def test_rollback_crash_then_retry(faults, rollback_point):
+    name = faults.model()
+    faulty = faults.faulty(rollback_point)
+    _first_try(lambda: faults.hook(faulty).rollback(name, **rollback_kwargs()), rollback_point, faulty)
+    faults.server.restart()
+
+    started = time.monotonic()
+    move, tries = retry_like_airflow(lambda: faults.hook().rollback(name, **rollback_kwargs()))
+    assert time.monotonic() - started < RETRY_BOUND * tries
+    assert (move.version, move.previous_version) == ("1", "2")
+    history = check_invariants(faults.client, name)
+    assert moves_of(history, ROLLER) == [("rollback", "1", "2")]
+
+    if rollback_point.when == AFTER:
+        return  # the state is that of the crash before the next call: its case goes on below
+
+    # retried again (a third try): still one step back, not two
+    again = faults.hook().rollback(name, **rollback_kwargs())
+    assert (again.version, again.previous_version, again.changed) == ("1", "2", False)
+    assert holder(faults.client, name) == "1"
+    assert moves_of(check_invariants(faults.client, name), ROLLER) == [("rollback", "1", "2")]
+
+
+def test_promotion_crash_then_rollback_by_another_task(faults, promote_state_point):
+    """The emergency rollback comes before the crashed promotion's retry: it waits at most the
+    lock TTL for the dead holder, settles its pending event, and rolls back from whatever holds
+    the alias; the promotion's retry then makes no second move."""
+    name = faults.model()
+    faulty = faults.faulty(promote_state_point)
+    _first_try(
+        lambda: faults.hook(faulty).promote(name, "3", **promote_kwargs()), promote_state_point, faulty
+    )
+    faults.server.restart()
+    moved = holder(faults.client, name) == "3"
+
+    started = time.monotonic()
+    back, _ = retry_like_airflow(lambda: faults.hook().rollback(name, **rollback_kwargs()))
+    assert time.monotonic() - started < TEST_TTL + RETRY_BOUND
+    assert (back.previous_version, back.version) == (("3", "2") if moved else ("2", "1"))
+    history = check_invariants(faults.client, name)
+    assert moves_of(history, PROMOTER) == ([("promote", "3", "2")] if moved else [])
+
+    before = holder(faults.client, name)
+    if moved:  # the promotion happened and is recorded: its retry is a no-op
+        again = faults.hook().promote(name, "3", **promote_kwargs())
+        assert (again.version, again.changed) == ("3", False)
+    else:  # it never happened, and @champion is no longer at v2: the retry is refused for good
+        with pytest.raises(PromotionConflict, match="expected it at v2, but it is at v1"):
+            faults.hook().promote(name, "3", **promote_kwargs())
+    assert holder(faults.client, name) == before
+    history = check_invariants(faults.client, name)
+    assert len(moves_of(history, PROMOTER)) == int(moved)
