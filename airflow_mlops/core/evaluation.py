@@ -47,7 +47,16 @@ def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
             out[metric] = float(bound)
         except (TypeError, ValueError) as err:
             raise ValueError(f"threshold for {metric!r} must be a number, got {bound!r}") from err
+        low, high = _RANGE.get(metric, (0.0, 1.0))
+        if not (math.isfinite(out[metric]) and low <= out[metric] <= high):
+            raise ValueError(
+                f"threshold for {metric!r} must be a finite number in [{low:g}, {high:g}], got {bound!r}"
+            )
     return out
+
+
+# the values a regression metric can take (classification scores are all in [0, 1])
+_RANGE = {"rmse": (0.0, math.inf), "mae": (0.0, math.inf), "r2": (-math.inf, 1.0)}
 
 
 def decide(

@@ -99,11 +99,15 @@ class _Server:
         assert self.pid is not None, "the server is not running"
         pid, self.pid = self.pid, None
         os.killpg(pid, signal.SIGKILL)
+        self._reap()
         _wait(lambda: not _alive(pid), 10, f"server {pid} survived SIGKILL")
         _wait(lambda: not self._listening(), 10, f"port {self.port} still answers after SIGKILL")
         self.kills += 1
         with open(self.log, "a") as fh:
             fh.write(f"\n==== SIGKILL of server pid {pid} (kill #{self.kills}) ====\n")
+
+    def _reap(self) -> None:
+        """Collect the killed process when it is our child (a zombie still answers ``kill 0``)."""
 
     def _listening(self) -> bool:
         with socket.socket() as s:
@@ -177,10 +181,8 @@ class CliServer(_Server):
         self._proc = proc
         _wait(self.healthy, 400, f"mlflow server on {self.uri} did not come up: see {self.log}")
 
-    def kill(self) -> None:
-        proc = self._proc
-        super().kill()
-        proc.wait(timeout=10)
+    def _reap(self) -> None:
+        self._proc.wait(timeout=10)
 
     def close(self) -> None:
         if self.pid is not None:

@@ -160,6 +160,8 @@ def _event(seq: int, alias: str, value: str) -> HistoryEvent:
         raise ValueError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    if "version" not in data:
+        raise ValueError("no 'version'")
     version = _version(data.get("version"))
     if version is None:
         raise ValueError(f"version {data.get('version')!r} is not a version number")

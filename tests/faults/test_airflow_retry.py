@@ -1,0 +1,131 @@
+"""The crash matrix's retries, by Airflow itself: a registry task with ``retries`` whose first try
+loses the server half-way is retried by Airflow and its retry finishes the move; a task whose
+decision is stale or whose settings are wrong fails at once, retries notwithstanding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.faults.proxy import BEFORE, CrashPoint, FaultyClient
+from tests.faults.scenario import check_invariants, holder, moves_of
+
+pytestmark = pytest.mark.integration
+
+DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_mlops.operators.registry import PromoteModelOperator, RollbackModelOperator
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
+    {op}(task_id="{task_id}", model_name="{name}", mlflow_conn_id="mlflow_faults", retries=2, retry_delay=0,
+         {args})
+"""
+
+
+@pytest.fixture
+def crashing_hook(faults, monkeypatch):
+    """Every ``MlflowHook`` of the run hands out one client that crashes the server at ``point``
+    and restarts it right after the failed call (a server that came back before the retry)."""
+    from airflow_mlops.hooks.mlflow import MlflowHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_FAULTS", json.dumps({"conn_type": "mlflow", "host": faults.server.uri})
+    )
+    state = {}
+
+    def install(point: CrashPoint | None) -> FaultyClient:
+        state["client"] = FaultyClient(faults.client, faults.server, point, restart=True)
+        monkeypatch.setattr(MlflowHook, "get_conn", lambda self: state["client"])
+        return state["client"]
+
+    return install
+
+
+def _tries(run, task_id: str) -> int:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == run.dag_id,
+                TaskInstance.run_id == run.run_id,
+                TaskInstance.task_id == task_id,
+            )
+        ).one()
+        return ti.try_number
+
+
+def _after(op: str, method: str) -> CrashPoint:
+    from tests.faults.conftest import recorded_calls
+
+    calls = recorded_calls()[op]
+    index = calls.index(method) + 1
+    return CrashPoint(index, calls[index], BEFORE, False)
+
+
+def _run(dag_runner, name, op, task_id, args):
+    source = DAG.format(dag_id=f"faults_{task_id}", op=op, task_id=task_id, name=name, args=args)
+    return dag_runner.run(source)
+
+
+def test_airflow_retries_a_promotion_that_lost_the_server_after_moving_the_alias(
+    faults, crashing_hook, dag_runner
+):
+    name = faults.model()
+    faulty = crashing_hook(_after("promote", "set_registered_model_alias"))
+    run = _run(dag_runner, name, "PromoteModelOperator", "promote", 'version="3", expected_current="2"')
+    assert faulty.fired
+    assert run.task_states == {"promote": "success"}
+    assert _tries(run, "promote") == 2
+    assert run.xcom("promote") == {
+        "model_name": name,
+        "alias": "champion",
+        "version": "3",
+        "previous_version": "2",
+    }
+    who = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": "promote", "map_index": -1}
+    assert moves_of(check_invariants(faults.client, name), who) == [("promote", "3", "2")]
+
+
+def test_airflow_retries_a_rollback_without_walking_further_back(faults, crashing_hook, dag_runner):
+    name = faults.model()
+    faulty = crashing_hook(_after("rollback", "set_registered_model_alias"))
+    run = _run(dag_runner, name, "RollbackModelOperator", "rollback", "")
+    assert faulty.fired
+    assert run.task_states == {"rollback": "success"}
+    assert _tries(run, "rollback") == 2
+    assert run.xcom("rollback") == {
+        "model_name": name,
+        "alias": "champion",
+        "version": "1",
+        "previous_version": "2",
+    }
+    who = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": "rollback", "map_index": -1}
+    assert moves_of(check_invariants(faults.client, name), who) == [("rollback", "1", "2")]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ('version="3", expected_current="1"', "PromotionConflict"),  # a stale decision
+        ('version="abc"', "version: 'abc' is not a model version number"),
+        ('version="3", reason="x" * 20_000', "reason: 20,000 characters"),
+    ],
+    ids=["stale", "bad-version", "oversize-reason"],
+)
+def test_what_a_retry_cannot_fix_fails_at_once(faults, crashing_hook, dag_runner, capfd, args, says):
+    name = faults.model()
+    crashing_hook(None)
+    source = DAG.format(
+        dag_id="faults_fail_fast", op="PromoteModelOperator", task_id="promote", name=name, args=args
+    )
+    run = dag_runner.run(source)
+    assert run.task_states == {"promote": "failed"}
+    assert _tries(run, "promote") == 1  # retries=2, none used
+    assert says in capfd.readouterr().out
+    assert holder(faults.client, name) == "2"
+    check_invariants(faults.client, name)
