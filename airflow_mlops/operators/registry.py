@@ -94,9 +94,13 @@ class PromoteModelOperator(_AliasOperator):
     model's alias are serialised by a registry lock and, inside Airflow, by the ``mlops_registry``
     pool (configurable as ``[mlops] registry_pool``); the alias is read back after the write. The
     history (previous holder, time, dag/run/task, user, reason) is written to the registered model
-    and the version as tags. On success an Asset event ``x-mlflow://<model_name>@<alias>`` carries the
+    and the version as tags, with a write-ahead record, so a task that loses the registry half-way
+    fails as retriable (``MlopsError``) and its retry finishes or undoes exactly that move (give
+    the task ``retries``). On success an Asset event ``x-mlflow://<model_name>@<alias>`` carries the
     new version, so a deployment DAG can be scheduled on it. Re-running for the version that
-    already holds the alias changes nothing and returns the same result.
+    already holds the alias, or re-running the task instance that moved it, changes nothing and
+    returns the same result. Invalid settings (a version that is not a number, a reason over
+    10,000 characters, an alias MLflow refuses) fail with ``RegistryError`` before anything moves.
 
     :param model_name: registered model name.
     :param version: version to promote (e.g. ``{{ ti.xcom_pull('train')['model_version'] }}``).
@@ -106,7 +110,9 @@ class PromoteModelOperator(_AliasOperator):
     :param reason: why, recorded in the history.
     :param forced: recorded in the history when a promotion bypassed the evaluation verdict.
     :param mlflow_conn_id: MLflow connection.
-    :param lock_timeout: seconds to wait for a concurrent promotion of the same alias.
+    :param lock_timeout: seconds to wait for a concurrent move of the same alias (then
+        ``MlopsError``, retried). A lock left by a crashed task expires within 20 s; the same task's
+        retry takes its own over at once.
     :return: ``{model_name, alias, version, previous_version}``
     """
 
@@ -176,8 +182,9 @@ class RollbackModelOperator(_AliasOperator):
 
     The previous holder is read from the promotion history that :class:`PromoteModelOperator`
     records; a second rollback walks one more step back. ``to_version`` picks the version
-    explicitly. The rollback is recorded like a promotion, emits the same Asset event, and re-running
-    the same task instance does not walk further back.
+    explicitly. The rollback is recorded like a promotion and emits the same Asset event. Re-running
+    the same task instance does not walk further back, also when its first try lost the registry
+    between moving the alias and recording it.
 
     :param model_name: registered model name.
     :param alias: alias to move back.
