@@ -8,6 +8,7 @@ position of that list, so a call added to the protocol is covered without editin
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +34,14 @@ class CrashPoint:
 
 
 def crash_points(calls: list[str]) -> list[CrashPoint]:
-    """Every call before it is sent, and every write also after it was applied."""
+    """Every call before it is sent; and, after the server applied it, the last call of each
+    kind of write (the lock's creation and release, the alias, the last version tag, the event
+    marked done). A write applied whose answer was lost leaves the state of the crash before the
+    next call; these cases add the client's side: the call that fails is the one that worked."""
     end = len(calls) - 1
     points = [CrashPoint(i, m, BEFORE, i == end) for i, m in enumerate(calls)]
-    points += [
-        CrashPoint(i, m, AFTER, i == end)
-        for i, m in enumerate(calls)
-        if not m.startswith(("get_", "search_"))
-    ]
+    last = {m: i for i, m in enumerate(calls) if _is_write(m)}
+    points += [CrashPoint(i, m, AFTER, i == end) for m, i in sorted(last.items(), key=lambda kv: kv[1])]
     return points
 
 
@@ -78,6 +79,7 @@ class FaultyClient:
         self._point = point
         self._restart = restart
         self.calls: list[str] = []
+        self.started: list[float] = []  # wall clock at each numbered call
         self.renewals = 0
         self.fired = False
 
@@ -92,6 +94,7 @@ class FaultyClient:
                 return attr(*args, **kwargs)
             index = len(self.calls)
             self.calls.append(name)
+            self.started.append(time.time())
             point = self._point
             hit = point is not None and not self.fired and point.index == index
             if hit:
@@ -114,6 +117,10 @@ class FaultyClient:
             return result
 
         return call
+
+    def lock_attempts(self) -> list[float]:
+        """When each attempt to create the lock model started (one per poll while waiting)."""
+        return [t for m, t in zip(self.calls, self.started, strict=True) if m == "create_registered_model"]
 
     def _crash(self) -> None:
         self.fired = True

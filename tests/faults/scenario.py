@@ -18,7 +18,7 @@ from airflow_mlops.core.registry import History, HistoryEvent, read_history
 from airflow_mlops.core.registry.moves import _version_tags
 
 ALIAS = "champion"
-TEST_TTL = 4.0
+TEST_TTL = 6.0
 """Lock TTL of the fault cases: long enough for a move on a loaded machine, short enough that a
 case waiting for a dead holder's lock costs seconds. The default TTL has its own test."""
 
@@ -103,6 +103,38 @@ def record_calls(client: Any) -> dict[str, list[str]]:
     return recorded
 
 
+def lock_expiry(client: Any, name: str) -> float | None:
+    """When the lock a crashed holder left expires (epoch seconds), or None when none is left."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        lock = client.get_registered_model(f"{name}.mlops-lock.{ALIAS}")
+    except MlflowException:
+        return None
+    return float(lock.tags[tags.LOCK_EXPIRES])
+
+
+POLL_SLACK = 2.0
+"""A waiter notices an expired lock at its next poll (at most 1 s apart) plus one call."""
+
+
+def assert_did_not_wait(proxy: Any) -> None:
+    """The move took the lock at its first or second attempt (a takeover): it never polled."""
+    attempts = proxy.lock_attempts()
+    assert 1 <= len(attempts) <= 2, f"{len(attempts)} attempts to take the lock: it waited"
+
+
+def assert_waited_at_most_until(proxy: Any, expires: float | None) -> None:
+    """The move took the lock at once if none was left, else no later than the dead lock's expiry."""
+    attempts = proxy.lock_attempts()
+    if expires is None:
+        assert len(attempts) == 1, f"{len(attempts)} attempts to take a free lock"
+    else:
+        assert attempts[-1] <= expires + POLL_SLACK, (
+            f"took the lock {attempts[-1] - expires:.1f}s after it expired"
+        )
+
+
 def holder(client: Any, name: str) -> str | None:
     aliases = client.get_registered_model(name).aliases
     return str(aliases[ALIAS]) if ALIAS in aliases else None
@@ -138,7 +170,8 @@ def moves_of(history: History, who: dict[str, Any]) -> list[tuple[str, str, str 
 
 def retry_like_airflow(call, tries: int = 4) -> tuple[Any, int]:
     """Call ``call()`` again while it fails with an error Airflow retries (an ``MlopsError`` that is
-    not an ``AirflowFailException``), as a task with ``retries`` would. Returns (result, tries)."""
+    not an ``AirflowFailException``), as a task with ``retries`` would: a lease that ran out on
+    a machine too loaded to renew it in time is such an error. Returns (result, tries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from airflow_mlops.exceptions import MlopsError

@@ -108,24 +108,31 @@ def test_airflow_retries_a_rollback_without_walking_further_back(faults, crashin
     assert moves_of(check_invariants(faults.client, name), who) == [("rollback", "1", "2")]
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        ('version="3", expected_current="1"', "PromotionConflict"),  # a stale decision
-        ('version="abc"', "version: 'abc' is not a model version number"),
-        ('version="3", reason="x" * 20_000', "reason: 20,000 characters"),
-    ],
-    ids=["stale", "bad-version", "oversize-reason"],
-)
-def test_what_a_retry_cannot_fix_fails_at_once(faults, crashing_hook, dag_runner, capfd, args, says):
-    name = faults.model()
+FAIL_FAST = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_mlops.operators.registry import PromoteModelOperator
+
+with DAG(dag_id="faults_fail_fast", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
+    for task_id, name, kwargs in {cases!r}:
+        PromoteModelOperator(task_id=task_id, model_name=name, mlflow_conn_id="mlflow_faults", retries=2,
+                             retry_delay=0, **kwargs)
+"""
+
+
+def test_what_a_retry_cannot_fix_fails_at_once(faults, crashing_hook, dag_runner, capfd):
+    cases = {
+        "stale": ({"version": "3", "expected_current": "1"}, "PromotionConflict"),
+        "bad_version": ({"version": "abc"}, "version: 'abc' is not a model version number"),
+        "oversize_reason": ({"version": "3", "reason": "x" * 20_000}, "reason: 20,000 characters"),
+    }
+    names = {task_id: faults.model() for task_id in cases}
     crashing_hook(None)
-    source = DAG.format(
-        dag_id="faults_fail_fast", op="PromoteModelOperator", task_id="promote", name=name, args=args
-    )
-    run = dag_runner.run(source)
-    assert run.task_states == {"promote": "failed"}
-    assert _tries(run, "promote") == 1  # retries=2, none used
-    assert says in capfd.readouterr().out
-    assert holder(faults.client, name) == "2"
-    check_invariants(faults.client, name)
+    run = dag_runner.run(FAIL_FAST.format(cases=[(t, names[t], kw) for t, (kw, _) in cases.items()]))
+    out = capfd.readouterr().out
+    assert run.task_states == dict.fromkeys(cases, "failed")
+    for task_id, (_, says) in cases.items():
+        assert _tries(run, task_id) == 1, task_id  # retries=2, none used
+        assert says in out
+        assert holder(faults.client, names[task_id]) == "2"
+        check_invariants(faults.client, names[task_id])

@@ -8,8 +8,6 @@ arrived (``proxy.BEFORE`` / ``proxy.AFTER``). A call added to the protocol adds 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -19,9 +17,11 @@ from tests.faults.proxy import AFTER
 from tests.faults.scenario import (
     PROMOTER,
     ROLLER,
-    TEST_TTL,
+    assert_did_not_wait,
+    assert_waited_at_most_until,
     check_invariants,
     holder,
+    lock_expiry,
     moves_of,
     new_model,
     promote_kwargs,
@@ -30,9 +30,6 @@ from tests.faults.scenario import (
 )
 
 pytestmark = pytest.mark.integration
-
-RETRY_BOUND = 5.0
-"""Seconds the retry of the crashed task may take: it never waits for its own dead lock."""
 
 
 def _first_try(call, point, faulty) -> None:
@@ -46,6 +43,12 @@ def _first_try(call, point, faulty) -> None:
     else:
         assert point.last, f"the try survived a crash at {point.id}"
     assert faulty.fired, f"the crash point {point.id} was not reached (calls: {faulty.calls})"
+
+
+def _new(proxies: list, faults):
+    """A recording client for one try, kept in ``proxies``."""
+    proxies.append(faults.faulty())
+    return proxies[-1]
 
 
 def test_the_start_state_is_what_the_protocol_writes(faults):
@@ -86,9 +89,11 @@ def test_promotion_crash_then_retry(faults, promote_point):
     _first_try(lambda: faults.hook(faulty).promote(name, "3", **promote_kwargs()), promote_point, faulty)
     faults.server.restart()
 
-    started = time.monotonic()
-    move, tries = retry_like_airflow(lambda: faults.hook().promote(name, "3", **promote_kwargs()))
-    assert time.monotonic() - started < RETRY_BOUND * tries
+    proxies = []
+    move, _ = retry_like_airflow(
+        lambda: faults.hook(_new(proxies, faults)).promote(name, "3", **promote_kwargs())
+    )
+    assert_did_not_wait(proxies[-1])  # its own dead lock is taken over at once
     assert move.result() == {"model_name": name, "alias": "champion", "version": "3", "previous_version": "2"}
     history = check_invariants(faults.client, name)
     assert moves_of(history, PROMOTER) == [("promote", "3", "2")]
@@ -100,9 +105,11 @@ def test_rollback_crash_then_retry(faults, rollback_point):
     _first_try(lambda: faults.hook(faulty).rollback(name, **rollback_kwargs()), rollback_point, faulty)
     faults.server.restart()
 
-    started = time.monotonic()
-    move, tries = retry_like_airflow(lambda: faults.hook().rollback(name, **rollback_kwargs()))
-    assert time.monotonic() - started < RETRY_BOUND * tries
+    proxies = []
+    move, _ = retry_like_airflow(
+        lambda: faults.hook(_new(proxies, faults)).rollback(name, **rollback_kwargs())
+    )
+    assert_did_not_wait(proxies[-1])
     assert (move.version, move.previous_version) == ("1", "2")
     history = check_invariants(faults.client, name)
     assert moves_of(history, ROLLER) == [("rollback", "1", "2")]
@@ -129,9 +136,12 @@ def test_promotion_crash_then_rollback_by_another_task(faults, promote_state_poi
     faults.server.restart()
     moved = holder(faults.client, name) == "3"
 
-    started = time.monotonic()
-    back, _ = retry_like_airflow(lambda: faults.hook().rollback(name, **rollback_kwargs()))
-    assert time.monotonic() - started < TEST_TTL + RETRY_BOUND
+    expires = lock_expiry(faults.client, name)
+    proxies = []
+    back, _ = retry_like_airflow(
+        lambda: faults.hook(_new(proxies, faults)).rollback(name, **rollback_kwargs())
+    )
+    assert_waited_at_most_until(proxies[0], expires)  # a dead holder blocks it at most its TTL
     assert (back.previous_version, back.version) == (("3", "2") if moved else ("2", "1"))
     history = check_invariants(faults.client, name)
     assert moves_of(history, PROMOTER) == ([("promote", "3", "2")] if moved else [])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -17,12 +16,14 @@ from tests.faults.proxy import BEFORE, CrashPoint
 from tests.faults.scenario import (
     PROMOTER,
     ROLLER,
+    assert_did_not_wait,
+    assert_waited_at_most_until,
     check_invariants,
     holder,
+    lock_expiry,
     moves_of,
     origin,
     promote_kwargs,
-    retry_like_airflow,
     rollback_kwargs,
 )
 
@@ -94,9 +95,9 @@ def test_r2_r5_a_crashed_holders_lock_blocks_neither_the_retry_nor_a_rollback(fa
     lock = f"{name}.mlops-lock.champion"
     assert faults.client.get_registered_model(lock).tags[tags.LOCK_TASK] == "faults/faults__run-1/promote"
 
-    started = time.monotonic()
-    faults.hook().promote(name, "3", **promote_kwargs(lock_timeout=1))  # far below the TTL
-    assert time.monotonic() - started < 5
+    retry = faults.faulty()
+    faults.hook(retry).promote(name, "3", **promote_kwargs(lock_timeout=1))  # far below the TTL
+    assert_did_not_wait(retry)
     check_invariants(faults.client, name)
 
 
@@ -111,7 +112,11 @@ def test_r5_a_crash_during_the_release_is_logged_and_lets_the_next_move_through(
     assert move.changed and "Could not release the registry lock" in caplog.text
     faults.server.restart()
     # another task (no retry of a task that succeeded): at most the TTL of waiting
-    back, _ = retry_like_airflow(lambda: faults.hook().rollback(name, **rollback_kwargs()))
+    expires = lock_expiry(faults.client, name)
+    assert expires is not None
+    waiter = faults.faulty()
+    back = faults.hook(waiter).rollback(name, **rollback_kwargs())
+    assert_waited_at_most_until(waiter, expires)
     assert back.version == "2"
     check_invariants(faults.client, name)
 
@@ -144,12 +149,13 @@ def test_r14_unreadable_history_tags_are_named_skipped_and_kept(faults, caplog):
 def test_r17_a_model_named_like_the_lock_is_refused_and_never_deleted(faults):
     name = faults.model()
     faults.client.create_registered_model(f"{name}.mlops-lock.champion", description="someone's model")
-    started = time.monotonic()
+    proxy = faults.faulty()
     with pytest.raises(RegistryError, match="exists but is not an airflow-mlops lock"):
-        faults.hook().promote(name, "3", **promote_kwargs())
+        faults.hook(proxy).promote(name, "3", **promote_kwargs())
+    # refused at the first look, not after lock_timeout
+    assert proxy.calls == ["get_model_version", "create_registered_model", "get_registered_model"]
     with pytest.raises(RegistryError, match="rename that model"):
         faults.hook().rollback(name, **rollback_kwargs())
-    assert time.monotonic() - started < 5  # refused at once, not after lock_timeout
     assert faults.client.get_registered_model(f"{name}.mlops-lock.champion").description == "someone's model"
     faults.client.delete_registered_model(f"{name}.mlops-lock.champion")
 

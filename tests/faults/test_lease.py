@@ -15,8 +15,11 @@ from airflow_mlops.exceptions import MlopsError
 from tests.faults.proxy import BEFORE, CrashPoint, FaultyClient
 from tests.faults.scenario import (
     PROMOTER,
+    assert_did_not_wait,
+    assert_waited_at_most_until,
     check_invariants,
     holder,
+    lock_expiry,
     moves_of,
     origin,
     promote_kwargs,
@@ -50,7 +53,7 @@ def test_a_crashed_holders_lock_expires_within_the_default_ttl(faults):
     faults.server.restart()
     lock = faults.client.get_registered_model(f"{name}.mlops-lock.champion").tags
     expires = float(lock[tags.LOCK_EXPIRES])
-    assert crashed + LOCK_TTL - 5 < expires <= crashed + LOCK_TTL  # taken just before the crash
+    assert crashed + LOCK_TTL - 10 < expires <= crashed + LOCK_TTL  # taken just before the crash
     assert LOCK_TTL <= 30  # the bound issue 12 asks for
     faults.hook().promote(name, "3", **promote_kwargs())  # the same task's retry clears it at once
     check_invariants(faults.client, name)
@@ -59,9 +62,9 @@ def test_a_crashed_holders_lock_expires_within_the_default_ttl(faults):
 def test_the_same_task_takes_its_dead_lock_over_at_once(faults):
     name = faults.model()
     _dead_lock(faults.client, name, task="faults/faults__run-1/promote", ttl=3600)
-    started = time.monotonic()
-    move = faults.hook().promote(name, "3", **promote_kwargs())
-    assert time.monotonic() - started < 5
+    retry = faults.faulty()
+    move = faults.hook(retry).promote(name, "3", **promote_kwargs())
+    assert_did_not_wait(retry)
     assert move.changed and move.version == "3"
     check_invariants(faults.client, name)
 
@@ -128,9 +131,11 @@ def test_a_failed_release_is_logged_and_the_lock_expires_within_the_ttl(faults, 
     move = faults.hook(_NoRelease(faults.client)).promote(name, "3", **promote_kwargs(lock_ttl=2.0))
     assert move.changed
     assert "Could not release the registry lock" in caplog.text and "expires by itself" in caplog.text
-    started = time.monotonic()
-    back = faults.hook().rollback(name, **rollback_kwargs(origin=origin("rollback_2")))
-    assert back.version == "2" and time.monotonic() - started < 2.0 + 3
+    expires = lock_expiry(faults.client, name)
+    waiter = faults.faulty()
+    back = faults.hook(waiter).rollback(name, **rollback_kwargs(origin=origin("rollback_2")))
+    assert back.version == "2"
+    assert_waited_at_most_until(waiter, expires)
     check_invariants(faults.client, name)
 
 
