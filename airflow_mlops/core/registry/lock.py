@@ -130,10 +130,14 @@ class RegistryLock:
 
     def _read(self) -> dict[str, str] | None:
         """The lock's tags, or None when it is gone (released in between)."""
+        model = self._get()
+        return None if model is None else dict(model.tags)
+
+    def _get(self) -> Any:
         from mlflow.exceptions import MlflowException
 
         try:
-            return dict(self.client.get_registered_model(self.lock_name).tags)
+            return self.client.get_registered_model(self.lock_name)
         except MlflowException as err:
             if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
                 return None
@@ -143,11 +147,7 @@ class RegistryLock:
         """Delete the lock if its holder is dead; True when it was (or was already) gone."""
         owner = held.get(tags.LOCK_OWNER)
         if owner is None:
-            raise RegistryStateError(
-                f"a registered model named {self.lock_name!r} exists but is not an airflow-mlops lock "
-                f"(it has no {tags.LOCK_OWNER} tag), so {self.name}@{self.alias} cannot be locked; "
-                "rename that model (airflow-mlops never deletes it)"
-            )
+            return self._foreign()
         if self.task and held.get(tags.LOCK_TASK) == self.task:
             log.warning(
                 "Registry lock %s was left by an earlier try of this task instance (%s): taking it over",
@@ -169,6 +169,25 @@ class RegistryLock:
             return False
         self._delete()
         return True
+
+    def _foreign(self) -> bool:
+        """A model with the lock's name but no owner: a lock being deleted as we read it (MLflow
+        reads a model and its tags in two queries), or a model that is not a lock at all. Only the
+        same model read twice without an owner is refused."""
+        first = self._get()
+        if first is None or tags.LOCK_OWNER in first.tags:
+            return first is None
+        time.sleep(0.2)
+        second = self._get()
+        if second is None or tags.LOCK_OWNER in second.tags:
+            return second is None
+        if second.creation_timestamp != first.creation_timestamp:
+            return False
+        raise RegistryStateError(
+            f"a registered model named {self.lock_name!r} exists but is not an airflow-mlops lock "
+            f"(it has no {tags.LOCK_OWNER} tag), so {self.name}@{self.alias} cannot be locked; "
+            "rename that model (airflow-mlops never deletes it)"
+        )
 
     def _delete(self) -> None:
         from mlflow.exceptions import MlflowException

@@ -193,3 +193,51 @@ def test_an_event_that_cannot_fit_in_a_tag_is_refused():
     validate.check_event_fits("x" * validate.TAG_VALUE_MAX)
     with pytest.raises(RegistryInputError, match="over MLflow's tag limit"):
         validate.check_event_fits("x" * (validate.TAG_VALUE_MAX + 1))
+
+
+class _LockModels:
+    """The far side of the registry for the lock's reads: the models it answers, in turn."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+
+    def get_registered_model(self, name):
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+        answer = self.answers.pop(0)
+        if answer is None:
+            raise MlflowException("gone", error_code=RESOURCE_DOES_NOT_EXIST)
+        return answer
+
+
+def _model(created: int, **model_tags):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(tags=model_tags, creation_timestamp=created)
+
+
+@pytest.mark.parametrize(
+    ("answers", "gone"),
+    [
+        ((None,), True),  # released between the clash and the read
+        ((_model(1), None), True),  # a lock read while being deleted: its tags were already gone
+        ((_model(1), _model(2, **{"mlops.lock.owner": "x#1"})), False),  # and a new lock took its place
+        ((_model(1), _model(2)), False),  # not the same model twice: not proven foreign
+    ],
+)
+def test_a_lock_without_owner_read_once_is_contention_not_a_foreign_model(answers, gone):
+    from airflow_mlops.core.registry import RegistryLock
+
+    lock = RegistryLock(_LockModels(*answers), "churn", "champion", task=None)
+    assert lock._clear_dead({}) is gone
+
+
+def test_a_model_without_owner_read_twice_is_refused():
+    from airflow_mlops.core.registry import RegistryLock
+
+    lock = RegistryLock(_LockModels(_model(1), _model(1)), "churn", "champion", task=None)
+    with pytest.raises(
+        RegistryStateError, match="'churn.mlops-lock.champion' exists but is not an airflow-mlops lock"
+    ):
+        lock._clear_dead({})
