@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_mlops.core import registry, tags
 from airflow_mlops.core.registry import History, HistoryEvent, read_history
-from airflow_mlops.core.registry.moves import _version_tags
+from airflow_mlops.core.registry.record import version_tags
 
 ALIAS = "champion"
 TEST_TTL = 6.0
@@ -49,12 +49,12 @@ def new_model(client: Any, run: Any = None, *, by_protocol: bool = False) -> str
     events = [_done(1, "1", None, "setup_v1"), _done(2, "2", "1", "setup_v2")]
     client.create_registered_model(name, tags={tags.history_key(ALIAS, e.seq): e.to_json() for e in events})
     for i in range(3):
-        version_tags = _version_tags(events[i]) if i < len(events) else {}
+        written = version_tags(events[i]) if i < len(events) else {}
         client.create_model_version(
             name,
             source=f"{run.info.artifact_uri}/m{i}",
             run_id=run.info.run_id,
-            tags={k.format(alias=ALIAS): v for k, v in version_tags.items()},
+            tags={k.format(alias=ALIAS): v for k, v in written.items()},
             await_creation_for=0,
         )
     client.set_registered_model_alias(name, ALIAS, "2")

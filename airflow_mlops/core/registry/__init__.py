@@ -4,7 +4,7 @@ No Airflow import: the functions take an ``MlflowClient``. MLflow aliases are la
 so every move happens under a short lease on the alias (:mod:`.lock`, made from MLflow's own
 atomic primitive: creating a registered model whose name is unique), after a compare-and-set
 check, with a write-ahead history event (:mod:`.history`) that makes a crash at any call
-recoverable by the next mover (:mod:`.moves`). Settings are checked before anything is read or
+recoverable by the next mover (:mod:`.moves`, writing through :mod:`.record`). Settings are checked before anything is read or
 written (:mod:`.validate`). The protocol and its crash table are in ``docs/architecture.md``.
 """
 

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.core import tags
-from airflow_mlops.core.registry import validate
+from airflow_mlops.core.registry import record, validate
 from airflow_mlops.core.registry.errors import RegistryConflict, RegistryStateError
 from airflow_mlops.core.registry.history import (
     ABORTED,
     DONE,
-    PENDING,
     History,
     HistoryEvent,
     read_history,
@@ -43,8 +40,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
-# MLflow refuses these for the request itself: a write answered so did not happen
-_REFUSED = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 
 @dataclass
@@ -147,7 +142,7 @@ def promote(
                     version,
                     alias,
                     ours.seq,
-                    _describe(holder),
+                    record.describe(holder),
                 )
             return _Plan("promote", version, ours.previous_version, _unchanged(name, ours))
         if holder == version:
@@ -155,14 +150,16 @@ def promote(
             if last is not None and last.version == version:
                 previous = last.previous_version
                 done = AliasMove(name, alias, version, previous, False, last)
-                return _Plan("promote", version, previous, done, repair=_lacks_tags(last, dict(mv.tags)))
+                return _Plan(
+                    "promote", version, previous, done, repair=record.lacks_tags(last, dict(mv.tags))
+                )
             # the alias was set outside airflow-mlops (or by a mover from before the intent):
             # record what is known, so that rollback has something to walk
             return _Plan("promote", version, last.version if last else None)
         if expected is not None and (holder or NO_HOLDER) != expected:
             raise RegistryConflict(
                 f"refusing to move @{alias} of {name} to v{version}: expected it at "
-                f"{_describe(expected)}, but it is at {_describe(holder)} (it moved since the "
+                f"{record.describe(expected)}, but it is at {record.describe(holder)} (it moved since the "
                 "decision to promote was made)"
             )
         return _Plan("promote", version, holder)
@@ -216,7 +213,7 @@ def rollback(
                     name,
                     ours.version,
                     ours.seq,
-                    _describe(holder),
+                    record.describe(holder),
                 )
             return _Plan("rollback", ours.version, ours.previous_version, _unchanged(name, ours))
         if holder is None:
@@ -248,7 +245,7 @@ def _checked(origin: Any, reason: str | None, lock_timeout: Any, lock_ttl: Any) 
     validate.check_seconds(lock_ttl, "lock_ttl", positive=True)
     origin = validate.check_origin(origin)
     # the largest event this mover can write must fit in one tag (versions are short)
-    probe = _event(
+    probe = record.new_event(
         origin,
         seq=0,
         alias="",
@@ -279,7 +276,7 @@ def _move(
         model = client.get_registered_model(name)
         holder = _opt_str((model.aliases or {}).get(alias))
         history = read_history(dict(model.tags), alias, model=name)
-        own = _settle(client, held, name, history, holder, origin)
+        own = record.settle(client, held, name, history, holder, origin)
         if own is not None and own.status == DONE:
             # an earlier try of this task instance moved the alias and stopped before recording it
             return AliasMove(name, alias, own.version, own.previous_version, True, own)
@@ -290,16 +287,16 @@ def _move(
             decision.previous,
         )
         if own is not None and (decision.done is not None or not same):
-            _finish(client, held, name, own, ABORTED, "superseded by a later try of the same task")
+            record.finish(client, held, name, own, ABORTED, "superseded by a later try of the same task")
         if decision.done is not None:
             if decision.repair and decision.done.event is not None:
                 log.warning("%s v%s lacks the tags of its promotion: writing them", name, decision.version)
-                _tag_version(client, held, name, decision.done.event)
+                record.tag_version(client, held, name, decision.done.event)
             return decision.done
         if same:
             event = replace(own, reason=reason, forced=bool(forced))  # resume the interrupted intent
         else:
-            event = _event(
+            event = record.new_event(
                 origin,
                 seq=history.last_seq + 1,
                 alias=alias,
@@ -311,163 +308,17 @@ def _move(
             )
             if holder == decision.version:
                 event.note = f"the alias already pointed at v{holder}; recorded after the fact"
-        _write(client, held, name, event)
+        record.write(client, held, name, event)
         if holder != event.version:
-            _set_alias(client, held, name, event)
-        event = _finish(client, held, name, event, DONE)
+            record.set_alias(client, held, name, event)
+        event = record.finish(client, held, name, event, DONE)
         after = current_holder(client, name, alias)
     if after != event.version:
         raise RegistryConflict(
-            f"@{alias} of {name} was moved to {_describe(after)} by another writer right after this "
+            f"@{alias} of {name} was moved to {record.describe(after)} by another writer right after this "
             f"task set it to v{event.version} (history event {event.seq}); check the registry before retrying"
         )
     return AliasMove(name, alias, event.version, event.previous_version, holder != event.version, event)
-
-
-def _settle(
-    client: MlflowClient,
-    held: RegistryLock,
-    name: str,
-    history: History,
-    holder: str | None,
-    origin: dict[str, Any],
-) -> HistoryEvent | None:
-    """Finish or abort every pending event; return this task instance's own pending event, which
-    its caller finishes (or aborts) itself."""
-    own = None
-    last = history.events[-1] if history.events else None
-    for event in history.pending:
-        moved = event is last and holder == event.version
-        if event is last and event.same_task(origin):
-            own = event
-            if moved:
-                log.warning(
-                    "Resuming the move of @%s of %s to v%s that an earlier try of this task started "
-                    "(history event %s): the alias moved, the record is completed now",
-                    event.alias,
-                    name,
-                    event.version,
-                    event.seq,
-                )
-                own = _finish(client, held, name, event, DONE, "completed by a later try of the same task")
-                history.events[history.events.index(event)] = own
-            continue
-        status = DONE if moved else ABORTED
-        note = (
-            f"completed by {task_identity(origin) or 'a later move'}: its mover stopped after moving the alias"
-            if moved
-            else f"aborted by {task_identity(origin) or 'a later move'}: its mover stopped before moving "
-            f"the alias (which is at {_describe(holder)})"
-        )
-        log.warning(
-            "History event %s of %s (%s of @%s to v%s by %s) was left pending by a mover that stopped: %s",
-            event.seq,
-            name,
-            event.action,
-            event.alias,
-            event.version,
-            event.by(),
-            "the alias moved, so it is marked done"
-            if moved
-            else "the alias did not move, so it is marked aborted",
-        )
-        history.events[history.events.index(event)] = _finish(client, held, name, event, status, note)
-    return own
-
-
-def _finish(
-    client: MlflowClient,
-    held: RegistryLock,
-    name: str,
-    event: HistoryEvent,
-    status: str,
-    note: str | None = None,
-) -> HistoryEvent:
-    """Mark ``event`` done (after tagging its version) or aborted."""
-    event = replace(event, status=status, note=note or event.note)
-    if status == DONE:
-        _tag_version(client, held, name, event)
-    _write(client, held, name, event)
-    return event
-
-
-def _write(client: MlflowClient, held: RegistryLock, name: str, event: HistoryEvent) -> None:
-    held.check()
-    client.set_registered_model_tag(name, tags.history_key(event.alias, event.seq), event.to_json())
-
-
-def _set_alias(client: MlflowClient, held: RegistryLock, name: str, event: HistoryEvent) -> None:
-    from mlflow.exceptions import MlflowException
-
-    held.check()
-    try:
-        client.set_registered_model_alias(name, event.alias, event.version)
-    except MlflowException as err:
-        if getattr(err, "error_code", "") in _REFUSED:  # refused, so not applied: say so now
-            _finish(
-                client, held, name, event, ABORTED, f"the registry refused the alias write: {err.message}"
-            )
-        raise
-
-
-def _version_tags(event: HistoryEvent) -> dict[str, str]:
-    by = event.by()
-    if event.action == "rollback":
-        return {
-            tags.ROLLBACK_AT: event.at,
-            tags.ROLLBACK_FROM: event.previous_version or NO_HOLDER,
-            tags.ROLLBACK_REASON: event.reason or "",
-            tags.ROLLBACK_BY: by,
-        }
-    return {
-        tags.PROMOTED_PREVIOUS: event.previous_version or NO_HOLDER,
-        tags.PROMOTED_AT: event.at,
-        tags.PROMOTED_REASON: event.reason or "",
-        tags.PROMOTED_BY: by,
-        tags.PROMOTED_FORCED: str(event.forced).lower(),
-    }
-
-
-def _tag_version(client: MlflowClient, held: RegistryLock, name: str, event: HistoryEvent) -> None:
-    for key, value in _version_tags(event).items():
-        held.check()
-        client.set_model_version_tag(name, event.version, key.format(alias=event.alias), value)
-
-
-def _lacks_tags(event: HistoryEvent, version_tags: dict[str, str]) -> bool:
-    """True when the version of a done event lacks its tags (a crash before the intent existed)."""
-    key = tags.ROLLBACK_AT if event.action == "rollback" else tags.PROMOTED_AT
-    return version_tags.get(key.format(alias=event.alias)) != event.at
-
-
-def _event(
-    origin: dict[str, Any],
-    *,
-    seq: int,
-    alias: str,
-    action: str,
-    version: str,
-    previous: str | None,
-    reason: str | None,
-    forced: bool,
-) -> HistoryEvent:
-    index = origin.get("map_index")
-    return HistoryEvent(
-        seq=seq,
-        action=action,
-        alias=alias,
-        version=version,
-        previous_version=previous,
-        at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        reason=reason,
-        forced=bool(forced),
-        dag_id=_opt_str(origin.get("dag_id")),
-        run_id=_opt_str(origin.get("run_id")),
-        task_id=_opt_str(origin.get("task_id")),
-        user=_opt_str(origin.get("user")),
-        map_index=int(index) if index is not None and int(index) >= 0 else None,
-        status=PENDING,
-    )
 
 
 def _unchanged(name: str, event: HistoryEvent) -> AliasMove:
@@ -487,7 +338,3 @@ def _get_version(client: MlflowClient, name: str, version: str) -> Any:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _describe(version: str | None) -> str:
-    return "no holder" if version in (None, NO_HOLDER) else f"v{version}"
