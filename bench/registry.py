@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,45 +43,6 @@ def load_baseline(tmp: Path):
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(root / "server.log", "w")  # noqa: SIM115 -- open for the server's lifetime
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return proc, uri
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError((root / "server.log").read_text()[-3000:])
 
 
 class Counting:
@@ -110,11 +70,14 @@ def main() -> int:
     from mlflow import MlflowClient
 
     from airflow_mlops.core import registry as new
+    from tests.faults.server import CliServer
 
     with tempfile.TemporaryDirectory(prefix="mlops-bench-registry-") as tmp:
         root = Path(tmp)
         old = load_baseline(root)
-        proc, uri = start_server(root)
+        server = CliServer(root)  # `mlflow server` on the SQLite store in root
+        server.start()
+        uri = server.uri
         try:
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
@@ -150,8 +113,7 @@ def main() -> int:
                     times[label].append(time.perf_counter() - started)
                     calls[label] = counting.calls
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            server.close()
 
     medians = {k: statistics.median(v) for k, v in times.items()}
     for label, values in times.items():

@@ -67,45 +67,32 @@ def _after(op: str, method: str) -> CrashPoint:
     return CrashPoint(index, calls[index], BEFORE, False)
 
 
-def _run(dag_runner, name, op, task_id, args):
-    source = DAG.format(dag_id=f"faults_{task_id}", op=op, task_id=task_id, name=name, args=args)
-    return dag_runner.run(source)
-
-
-def test_airflow_retries_a_promotion_that_lost_the_server_after_moving_the_alias(
-    faults, crashing_hook, dag_runner
+@pytest.mark.parametrize(
+    ("op", "args", "moved"),
+    [
+        ("promote", 'version="3", expected_current="2"', ("3", "2")),
+        ("rollback", "", ("1", "2")),  # and not v2 -> v1 -> (first holder: fail)
+    ],
+)
+def test_airflow_retries_a_move_that_lost_the_server_after_moving_the_alias(
+    faults, crashing_hook, dag_runner, op, args, moved
 ):
     name = faults.model()
-    faulty = crashing_hook(_after("promote", "set_registered_model_alias"))
-    run = _run(dag_runner, name, "PromoteModelOperator", "promote", 'version="3", expected_current="2"')
+    faulty = crashing_hook(_after(op, "set_registered_model_alias"))
+    operator = {"promote": "PromoteModelOperator", "rollback": "RollbackModelOperator"}[op]
+    run = dag_runner.run(DAG.format(dag_id=f"faults_{op}", op=operator, task_id=op, name=name, args=args))
     assert faulty.fired
-    assert run.task_states == {"promote": "success"}
-    assert _tries(run, "promote") == 2
-    assert run.xcom("promote") == {
+    assert run.task_states == {op: "success"}
+    assert _tries(run, op) == 2  # the first try failed as retriable; Airflow's retry finished it
+    version, previous = moved
+    assert run.xcom(op) == {
         "model_name": name,
         "alias": "champion",
-        "version": "3",
-        "previous_version": "2",
+        "version": version,
+        "previous_version": previous,
     }
-    who = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": "promote", "map_index": -1}
-    assert moves_of(check_invariants(faults.client, name), who) == [("promote", "3", "2")]
-
-
-def test_airflow_retries_a_rollback_without_walking_further_back(faults, crashing_hook, dag_runner):
-    name = faults.model()
-    faulty = crashing_hook(_after("rollback", "set_registered_model_alias"))
-    run = _run(dag_runner, name, "RollbackModelOperator", "rollback", "")
-    assert faulty.fired
-    assert run.task_states == {"rollback": "success"}
-    assert _tries(run, "rollback") == 2
-    assert run.xcom("rollback") == {
-        "model_name": name,
-        "alias": "champion",
-        "version": "1",
-        "previous_version": "2",
-    }
-    who = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": "rollback", "map_index": -1}
-    assert moves_of(check_invariants(faults.client, name), who) == [("rollback", "1", "2")]
+    who = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": op, "map_index": -1}
+    assert moves_of(check_invariants(faults.client, name), who) == [(op, version, previous)]
 
 
 FAIL_FAST = """
