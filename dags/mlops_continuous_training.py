@@ -153,6 +153,7 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
             None,
             # nullable: a plain string Param with an empty default makes the UI form demand a value
             type=["null", "string"],
+            maxLength=5000,  # recorded in the registry's history (whose limit is 10,000)
             title="Reason",
             description="Why this retraining; recorded with the promotion. Empty: what triggered the run.",
         ),
@@ -296,6 +297,8 @@ Reason: {{ plan.reason }}
         forced=f"{{{{ {_PLAN}['forced'] }}}}",
         mlflow_conn_id=MLFLOW_CONN_ID,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        retries=3,  # a registry that was down or busy: the retry completes or undoes the move
+        retry_delay=30,
         doc_md="""
         Moves `@champion` to the new version only if it still points at the version the evaluation
         compared against (compare-and-set), records the history (previous holder, reason, forced,
