@@ -23,8 +23,11 @@ HEAVY = (
     "azure.ai.ml",
     "scipy",
     "pyarrow",
+    "pyspark",
+    "duckdb",
+    "sqlglot",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines")
 
 
 def _modules() -> list[str]:
