@@ -92,6 +92,8 @@ class ModelPerformanceSensor(StrictSensor):
         for name, value in (("data", data), ("target", target)):
             if not value or not isinstance(value, str):
                 raise ValueError(f"{name} is required")
+        if not is_templated(data):
+            _check_file_data(data)
         check_metric(metric)
         if min_value is None and max_drop is None:
             raise ValueError("give min_value, max_drop or both: otherwise nothing can count as degraded")
@@ -128,8 +130,11 @@ class ModelPerformanceSensor(StrictSensor):
 
         try:
             name, alias, version = parse_model_uri(str(self.model_uri))
+            _check_file_data(str(self.data))
         except ValueError as err:
-            raise DataInputError(f"model_uri: {err}") from None
+            raise DataInputError(
+                f"{'data' if 'sql://' in str(err) or 'spark://' in str(err) else 'model_uri'}: {err}"
+            ) from None
         if not alias and not version:
             alias = "champion"
         model_version = self._model_version(name, alias, version)
@@ -234,3 +239,17 @@ class ModelPerformanceSensor(StrictSensor):
                 f"models:/{name}: no version of {name} holds {target} in the registry at {self.hook.registry_uri}"
             )
         return found
+
+
+def _check_file_data(data: str) -> None:
+    """Scoring needs the rows on the worker: table inputs are not read here (yet).
+
+    :raises ValueError: ``data`` is a ``sql://``/``spark://`` table URI.
+    """
+    from airflow_mlops.core.engines.uri import is_table_uri
+
+    if is_table_uri(data):
+        raise ValueError(
+            f"data {data!r}: ModelPerformanceSensor scores the model on the worker and reads files only; "
+            "export the labelled window to parquet (or score it where it lives) and pass its path"
+        )
