@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +68,13 @@ class EngineInput:
 
     def run(self, sql: str) -> tuple[list[str], list[tuple]]:
         """Run a statement on this input; an engine error is a :class:`DataInputError` naming it."""
-        try:
+        with self._named_errors():
             return self.runner.query(sql)
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        try:
+            yield
         except MlopsError:
             raise
         except Exception as err:
@@ -98,14 +104,8 @@ class EngineInput:
 
     def batches(self, size: int = 100_000) -> Iterator[pd.DataFrame]:
         """The rows in DataFrames of at most ``size`` rows, never all at once."""
-        try:
+        with self._named_errors():
             yield from self.runner.batches(self.source, size)
-        except MlopsError:
-            raise
-        except Exception as err:
-            raise DataInputError(
-                f"{self.what} {self.ref.uri}: {self.engine} failed: {type(err).__name__}: {_first_line(err)}"
-            ) from err
 
     def gx_source(self) -> GxSource:
         return self.runner.gx_source(self.source)

@@ -51,6 +51,9 @@ from airflow_mlops.core.drift.verdict import (
     DriftInputError,
     DriftResult,
     check_column_method,
+    check_per_column,
+    column_names,
+    finish,
     test_sides,
     validate_settings,
 )
@@ -130,12 +133,9 @@ def compare_on_engine(
     ref, cur = EngineSide(*reference), EngineSide(*current)
     for side in (ref, cur):
         side.kinds = column_kinds(side.runner, side.source)
-    names = _column_names(ref, cur, columns)
-    unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
-    if unknown:
-        raise DriftConfigError(
-            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
-        )
+    labels = (f" {ref.source.label}", f" {cur.source.label}")
+    names = column_names(list(ref.kinds), list(cur.kinds), columns, labels)
+    check_per_column(names, per_column_method, per_column_threshold)
     for side in (ref, cur):
         _profile(side, names)
     if cur.rows == 0:
@@ -155,38 +155,7 @@ def compare_on_engine(
         verdicts[name] = verdict
         if on_column is not None:
             on_column(verdict)
-    result = DriftResult(
-        columns=verdicts,
-        drift_share_threshold=float(drift_share),
-        reference_rows=ref.rows,
-        current_rows=cur.rows,
-    )
-    if not result.tested:
-        reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped_columns.items())
-        raise DriftInputError(f"no column could be tested for drift ({reasons})")
-    return result
-
-
-def _column_names(ref: EngineSide, cur: EngineSide, columns: Iterable[str] | None) -> list[str]:
-    if columns is None:
-        only_ref = [c for c in ref.kinds if c not in cur.kinds]
-        only_cur = [c for c in cur.kinds if c not in ref.kinds]
-        if only_ref or only_cur:
-            raise DriftInputError(
-                "reference and current have different columns: "
-                f"only in reference: {only_ref or 'none'}; only in current: {only_cur or 'none'} "
-                "(pass columns=[...] to compare the common ones)"
-            )
-        return list(cur.kinds)
-    names = list(dict.fromkeys(columns))
-    missing_ref = [c for c in names if c not in ref.kinds]
-    missing_cur = [c for c in names if c not in cur.kinds]
-    if missing_ref or missing_cur:
-        raise DriftInputError(
-            f"columns missing from reference {ref.source.label}: {missing_ref or 'none'}; "
-            f"missing from current {cur.source.label}: {missing_cur or 'none'}"
-        )
-    return names
+    return finish(verdicts, drift_share, ref.rows, cur.rows)
 
 
 def _profile(side: EngineSide, names: list[str]) -> None:

@@ -326,30 +326,8 @@ def compare(
     if len(reference) == 0:
         raise DriftInputError("reference data has no rows: nothing to compare with")
 
-    if columns is None:
-        only_ref = [c for c in reference.columns if c not in set(current.columns)]
-        only_cur = [c for c in current.columns if c not in set(reference.columns)]
-        if only_ref or only_cur:
-            raise DriftInputError(
-                "reference and current have different columns: "
-                f"only in reference: {only_ref or 'none'}; only in current: {only_cur or 'none'} "
-                "(pass columns=[...] to compare the common ones)"
-            )
-        names = list(current.columns)
-    else:
-        names = list(dict.fromkeys(columns))
-        missing_ref = [c for c in names if c not in reference.columns]
-        missing_cur = [c for c in names if c not in current.columns]
-        if missing_ref or missing_cur:
-            raise DriftInputError(
-                f"columns missing from reference: {missing_ref or 'none'}; "
-                f"missing from current: {missing_cur or 'none'}"
-            )
-    unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
-    if unknown:
-        raise DriftConfigError(
-            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
-        )
+    names = column_names(list(reference.columns), list(current.columns), columns)
+    check_per_column(names, per_column_method, per_column_threshold)
 
     verdicts: dict[str, ColumnDrift] = {}
     for name in names:
@@ -364,11 +342,59 @@ def compare(
         if on_column is not None:
             on_column(verdict)
 
+    return finish(verdicts, drift_share, len(reference), len(current))
+
+
+def column_names(
+    reference: list, current: list, columns: Iterable[str] | None, labels: tuple[str, str] = ("", "")
+) -> list:
+    """The columns to compare: ``columns``, or every column when both sides have the same ones.
+
+    :param labels: how to name each side in messages (``" <uri>"``), after "reference"/"current".
+    :raises DriftInputError: the sides differ (with ``columns=None``) or lack a named column.
+    """
+    if columns is None:
+        only_ref = [c for c in reference if c not in set(current)]
+        only_cur = [c for c in current if c not in set(reference)]
+        if only_ref or only_cur:
+            raise DriftInputError(
+                "reference and current have different columns: "
+                f"only in reference: {only_ref or 'none'}; only in current: {only_cur or 'none'} "
+                "(pass columns=[...] to compare the common ones)"
+            )
+        return list(current)
+    names = list(dict.fromkeys(columns))
+    missing_ref = [c for c in names if c not in reference]
+    missing_cur = [c for c in names if c not in current]
+    if missing_ref or missing_cur:
+        raise DriftInputError(
+            f"columns missing from reference{labels[0]}: {missing_ref or 'none'}; "
+            f"missing from current{labels[1]}: {missing_cur or 'none'}"
+        )
+    return names
+
+
+def check_per_column(names: list, per_column_method: Mapping, per_column_threshold: Mapping) -> None:
+    """:raises DriftConfigError: per-column settings name columns that are not compared."""
+    unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
+    if unknown:
+        raise DriftConfigError(
+            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
+        )
+
+
+def finish(
+    verdicts: dict[str, ColumnDrift], drift_share: float, reference_rows: int, current_rows: int
+) -> DriftResult:
+    """The dataset verdict from the columns' verdicts.
+
+    :raises DriftInputError: no column could be tested (each reason listed).
+    """
     result = DriftResult(
         columns=verdicts,
         drift_share_threshold=float(drift_share),
-        reference_rows=len(reference),
-        current_rows=len(current),
+        reference_rows=reference_rows,
+        current_rows=current_rows,
     )
     if not result.tested:
         reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped_columns.items())
