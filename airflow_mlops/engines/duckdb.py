@@ -86,7 +86,8 @@ class DuckDBRunner(EngineRunner):
         return names, cursor.fetchall()
 
     def batches(self, source: Source, size: int) -> Iterator[pd.DataFrame]:
-        reader = self.con.execute(f"SELECT * FROM {source.sql}").fetch_record_batch(size)
+        # a relation streams Arrow record batches (DuckDB 1.x and 2.x)
+        reader = self.con.sql(f"SELECT * FROM {source.sql}").to_arrow_reader(size)
         for batch in reader:
             yield batch.to_pandas()
 
