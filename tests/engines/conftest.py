@@ -10,6 +10,7 @@ deployment's secrets backend would hold them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,8 @@ def pg(engine_data: EngineData) -> str:
 def spark(engine_data: EngineData) -> str:
     """One Spark session (local[2]) with the tables as views, and an Airflow connection; its id."""
     ensure_system("java")
+    # py4j says goodbye at interpreter exit, after pytest closed the streams: keep it quiet
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     os.environ[f"AIRFLOW_CONN_{SPARK_CONN.upper()}"] = json.dumps(
         {
             "conn_type": "spark",

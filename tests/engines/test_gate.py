@@ -41,11 +41,13 @@ def gate(uri: str, engine: str, fail_on: str = "critical"):
                                data=uri)[0]  # fmt: skip
 
 
+def _unexpected(observed):
+    return observed.get("unexpected_count") if isinstance(observed, dict) else observed
+
+
 def outcome(summary: dict) -> tuple:
     failed = sorted((f["expectation"], f["column"], f["severity"], f["blocking"]) for f in summary["failed"])
-    counts = sorted(
-        (f["expectation"], (f["observed"] or {}).get("unexpected_count")) for f in summary["failed"]
-    )
+    counts = sorted((f["expectation"], _unexpected(f["observed"])) for f in summary["failed"])
     return summary["success"], summary["evaluated"], summary["statistics"]["row_count"], failed, counts
 
 
