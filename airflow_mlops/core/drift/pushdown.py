@@ -83,6 +83,8 @@ class EngineSide:
     kinds: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, list[tuple]] = field(default_factory=dict)
 
     def run(self, statement: str) -> list[tuple]:
         return self.runner.query(statement)[1]
@@ -138,6 +140,7 @@ def compare_on_engine(
     check_per_column(names, per_column_method, per_column_threshold)
     for side in (ref, cur):
         _profile(side, names)
+    _count_in_one_scan(ref, cur, names)
     if cur.rows == 0:
         raise DriftInputError(f"current data {cur.source.label} has no rows: nothing to compare")
     if ref.rows == 0:
@@ -180,6 +183,37 @@ def _profile(side: EngineSide, names: list[str]) -> None:
         side.stats.setdefault(name, {"count": None})
 
 
+def _count_in_one_scan(ref: EngineSide, cur: EngineSide, names: list[str]) -> None:
+    """The value counts of every column tested from its counts, one statement per side
+    (``GROUPING SETS``): a statement is a job with seconds of overhead on Spark or a warehouse."""
+    wanted: list[tuple[str, bool]] = []
+    for name in names:
+        ref_kind, cur_kind = ref.kinds[name], cur.kinds[name]
+        if cur_kind not in _FAMILY or _FAMILY.get(ref_kind) != _FAMILY[cur_kind]:
+            continue
+        column_type = _column_type(name, cur)
+        if column_type == TEXT or (column_type == NUMERICAL and _many_values(name, ref, cur)):
+            continue
+        wanted.append((name, column_type == NUMERICAL))
+    if not wanted:
+        return
+    for side in (ref, cur):
+        spec = [(name, side.kinds[name] if numeric else "raw") for name, numeric in wanted]
+        rows = side.run(sql.grouped_counts_sql(side.source, spec))
+        found: dict[str, list[tuple]] = {name: [] for name, _ in wanted}
+        width = len(wanted)
+        for row in rows:
+            i = next((j for j in range(width) if row[j] == 0), None)
+            if i is not None and row[width + i] is not None:
+                found[wanted[i][0]].append((row[width + i], row[-1]))
+        side.counts.update(found)
+
+
+def _many_values(name: str, ref: EngineSide, cur: EngineSide) -> bool:
+    """More than :data:`DISTINCT_CAP` distinct values on a side: the binned path."""
+    return max(ref.stats[name].get("distinct", 0), cur.stats[name].get("distinct", 0)) > DISTINCT_CAP
+
+
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -215,10 +249,9 @@ def _one_column(
             "return (use engine='pandas' for text columns)"
         )
         return result
-    numeric = column_type == NUMERICAL or ref_kind in NUMERIC_KINDS and cur_kind in NUMERIC_KINDS
-    if numeric and max(ref.stats[name].get("distinct", 0), cur.stats[name].get("distinct", 0)) > DISTINCT_CAP:
+    if column_type == NUMERICAL and _many_values(name, ref, cur):
         return _binned_column(result, ref, cur, method=method, threshold=threshold)
-    sides = [_counted_side(side, name, column_type, numeric) for side in (ref, cur)]
+    sides = [_counted_side(side, name, column_type) for side in (ref, cur)]
     test_sides(result, *sides, method=method, threshold=threshold)
     return result
 
@@ -226,6 +259,12 @@ def _one_column(
 def _column_type(name: str, cur: EngineSide) -> str:
     """Evidently's rule (:func:`~airflow_mlops.core.drift.columns.infer_column_type`) from the
     engine's counts. An integer column with nulls is numerical: pandas reads it as floats."""
+    if name not in cur.types:
+        cur.types[name] = _infer_type(name, cur)
+    return cur.types[name]
+
+
+def _infer_type(name: str, cur: EngineSide) -> str:
     kind, stats = cur.kinds[name], cur.stats[name]
     if kind == "bool":
         return CATEGORICAL
@@ -244,13 +283,15 @@ def _column_type(name: str, cur: EngineSide) -> str:
     return TEXT if distinct > count * 0.5 else CATEGORICAL
 
 
-def _counted_side(side: EngineSide, name: str, column_type: str, numeric: bool) -> Side:
+def _counted_side(side: EngineSide, name: str, column_type: str) -> Side:
     """The exact side from the engine's value counts."""
     import numpy as np
 
     kind = side.kinds[name]
-    rows = side.run(sql.value_counts_sql(side.source, name, kind))
-    if numeric and column_type == NUMERICAL:
+    rows = side.counts.get(name)
+    if rows is None:
+        rows = side.run(sql.value_counts_sql(side.source, name, kind if column_type == NUMERICAL else "raw"))
+    if column_type == NUMERICAL:
         rows.sort(key=lambda r: float(r[0]))
         values = np.array([float(r[0]) for r in rows], dtype=np.float64)
         weights = np.array([int(r[1]) for r in rows], dtype=np.int64)

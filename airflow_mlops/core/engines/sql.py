@@ -244,6 +244,34 @@ def value_counts_sql(source: Source, column: str, kind: str) -> str:
     return _sql(select.from_(inner).group_by(_col("v")), source.dialect)
 
 
+def grouped_counts_sql(source: Source, columns: Sequence[tuple[str, str]]) -> str:
+    """The value counts of several columns in one scan: ``GROUPING SETS``, one set per column.
+
+    Each ``(name, kind)`` is counted as :func:`value_counts_sql` counts it (``kind`` ``raw`` for the
+    column as it is, a numeric kind for its finite values as DOUBLE). Result columns: a
+    ``GROUPING()`` flag per column (0 on the rows of that column's set), the values ``c0, c1, ...``,
+    then ``n``; rows whose value is null are the column's nulls (the caller drops them).
+    """
+    from sqlglot import exp
+
+    values = [
+        exp.alias_(
+            finite(name, kind) if kind in ("float", "int", "decimal") else _col(name), f"c{i}", quoted=True
+        )
+        for i, (name, kind) in enumerate(columns)
+    ]
+    inner = _from(exp.select(*values), source).subquery("vals")
+    keys = [_col(f"c{i}") for i in range(len(columns))]
+    select = exp.select(
+        *(exp.alias_(exp.func("GROUPING", k.copy()), f"g{i}", quoted=True) for i, k in enumerate(keys)),
+        *(k.copy() for k in keys),
+        exp.alias_(exp.func("COUNT", exp.Star()), "n", quoted=True),
+    ).from_(inner)
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[k.copy()]) for k in keys])
+    select.set("group", exp.Group(grouping_sets=[sets]))
+    return _sql(select, source.dialect)
+
+
 def histogram_sql(source: Source, column: str, kind: str, low: float, high: float, bins: int) -> str:
     """``(bin, count, sum, min, max)`` of the finite values of ``column`` over ``bins`` equal
     bins between ``low`` and ``high`` (empty bins left out). The bin a value falls in only needs
