@@ -25,6 +25,7 @@ def statements(dialect: str) -> dict[str, str]:
         "edges": sql.edges_counts_sql(cur, "amount", "float", [-1.5, 0.1, 1.7, 3.25]),
         "exact": sql.exact_cdf_sql(ref, cur, "amount", "float"),
         "distinct": sql.count_distinct_sql(ref, "select"),
+        "grouped": sql.grouped_counts_sql(cur, [("col with space", "raw"), ("amount", "float")]),
     }
 
 
@@ -34,7 +35,7 @@ def test_every_statement_parses_back_in_its_dialect(dialect):
         parsed = sqlglot.parse_one(text, read=dialect)
         assert isinstance(parsed, sqlglot.exp.Query), (name, text)
         quote = "`" if dialect in ("spark", "bigquery", "databricks") else '"'
-        if name in ("profile", "counts"):
+        if name in ("profile", "counts", "grouped"):
             assert f"{quote}col with space{quote}" in text, (name, text)
 
 
