@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.core.data import DataReadError, content_hash, is_local, read_table
 from airflow_mlops.exceptions import DataInputError
+from airflow_mlops.trust import check_data_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +27,7 @@ def _storage_options(uri: str, conn_id: str | None) -> dict[str, Any] | None:
 
 def load_table(uri: str, *, conn_id: str | None = None, what: str = "data", **kwargs: Any) -> pd.DataFrame:
     """Read a table for an operator; any read problem fails the task with the URI in the message."""
+    check_data_location(uri, what)
     try:
         return read_table(str(uri), storage_options=_storage_options(str(uri), conn_id), **kwargs)
     except DataReadError as err:
@@ -33,6 +35,7 @@ def load_table(uri: str, *, conn_id: str | None = None, what: str = "data", **kw
 
 
 def hash_table(uri: str, *, conn_id: str | None = None) -> str:
+    check_data_location(uri)
     try:
         return content_hash(str(uri), storage_options=_storage_options(str(uri), conn_id))
     except DataReadError as err:

@@ -51,6 +51,7 @@ class HistoryEvent:
     run_id: str | None = None
     task_id: str | None = None
     user: str | None = None
+    approved_by: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -95,6 +96,7 @@ def parse_history(model_tags: dict[str, str], alias: str) -> list[HistoryEvent]:
                 run_id=data.get("run_id"),
                 task_id=data.get("task_id"),
                 user=data.get("user"),
+                approved_by=data.get("approved_by"),
             )
         )
     return sorted(events, key=lambda e: e.seq)
@@ -260,6 +262,7 @@ def _record(
         run_id=origin.get("run_id"),
         task_id=origin.get("task_id"),
         user=origin.get("user"),
+        approved_by=origin.get("approved_by"),
     )
     client.set_registered_model_tag(name, tags.history_key(alias, event.seq), event.to_json())
     by = "/".join(str(origin.get(k) or "-") for k in ("dag_id", "run_id", "task_id"))
