@@ -92,7 +92,7 @@ def approval_body(
     candidate = record.get("candidate") or {}
     champion = record.get("champion") or None
     lines = [
-        f"**Model** `{md_text(model_name, 200)}`: "
+        f"**Model** {md_text(model_name, 200)}: "
         + _version("candidate", candidate.get("version"), candidate_url)
         + " against "
         + (_version("champion", champion.get("version"), champion_url) if champion else "no champion yet"),
