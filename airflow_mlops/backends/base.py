@@ -312,7 +312,15 @@ def form_keys_schema(names: Iterable[str] = BACKENDS, keys: Iterable[str] | None
                 properties[key] = merged
             else:
                 properties[key] = {**schema, "description": note}
-    return {"type": ["object", "null"], "properties": properties, "additionalProperties": False}
+    # propertyNames first: a forbidden key is reported as "'env' is not one of [<the keys>]", with a
+    # short schema excerpt, where additionalProperties alone would print the whole schema
+    names = {"enum": sorted(properties)} if properties else {"maxLength": 0}
+    return {
+        "type": ["object", "null"],
+        "propertyNames": names,
+        "properties": properties,
+        "additionalProperties": False,
+    }
 
 
 # ---------------------------------------------------------------------- helpers

@@ -196,6 +196,7 @@ def test_continuous_training_form_and_flow(probe):
     # the form's backend settings: sizing keys only, anything else refused when the run is created
     sizing = params["backend_config"]
     assert sizing["additionalProperties"] is False and sizing["section"] == "Advanced"
+    assert sizing["propertyNames"]["enum"] == sorted(sizing["properties"])
     assert {"instance_type", "instance_count", "timeout"} <= set(sizing["properties"])
     assert not {"python", "env", "role_arn", "image_uri", "aws_conn_id", "service_account"} & set(
         sizing["properties"]
