@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.core.data import DataReadError, content_hash, is_local, read_table
 from airflow_mlops.core.engines.uri import DataRef, check_engine, parse_data_uri
 from airflow_mlops.exceptions import DataInputError
+from airflow_mlops.trust import check_data_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +36,7 @@ def storage_options(uri: str, conn_id: str | None) -> dict[str, Any] | None:
 
 def load_table(uri: str, *, conn_id: str | None = None, what: str = "data", **kwargs: Any) -> pd.DataFrame:
     """Read a table for an operator; any read problem fails the task with the URI in the message."""
+    check_data_location(uri, what)
     try:
         return read_table(str(uri), storage_options=storage_options(str(uri), conn_id), **kwargs)
     except DataReadError as err:
@@ -43,7 +45,12 @@ def load_table(uri: str, *, conn_id: str | None = None, what: str = "data", **kw
 
 def parse_data(uri: str, *, what: str = "data") -> DataRef:
     """Parse a data URI (file, ``sql://<conn_id>/...``, ``spark://<conn_id>/...``); a malformed one
-    fails the task naming ``what``. The single entry point every data input goes through."""
+    fails the task naming ``what``. The single entry point every data input goes through, so the
+    deployment's data policy is checked here, before anything (a parquet footer, a connection) is
+    read: ``sql://`` and ``spark://`` name an Airflow connection, so they are read only when
+    ``[mlops] allowed_data_schemes`` lists them (and ``allowed_data_roots`` can name the
+    connections, e.g. ``sql://warehouse``)."""
+    check_data_location(uri, what)
     try:
         return parse_data_uri(str(uri), what)
     except ValueError as err:
@@ -115,6 +122,7 @@ def open_data(session: EngineSession, ref: DataRef, engine: str, *, what: str = 
 
 
 def hash_table(uri: str, *, conn_id: str | None = None) -> str:
+    check_data_location(uri)
     try:
         return content_hash(str(uri), storage_options=storage_options(str(uri), conn_id))
     except DataReadError as err:

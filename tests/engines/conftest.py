@@ -67,6 +67,23 @@ def gate_frame(rows: int, seed: int, *, bad: bool) -> pd.DataFrame:
     return frame
 
 
+ENGINE_SCHEMES = "file,s3,sql,spark"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engines_allowed() -> None:
+    """``sql://`` and ``spark://`` name a connection: a deployment opts in to them (docs/security.md),
+    as this tier's does."""
+    key = "AIRFLOW__MLOPS__ALLOWED_DATA_SCHEMES"
+    before = os.environ.get(key)
+    os.environ[key] = ENGINE_SCHEMES
+    yield
+    if before is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = before
+
+
 @dataclass
 class EngineData:
     folder: Path
