@@ -21,7 +21,7 @@ DEFAULT_POOL = "mlops_registry"
 
 
 def _default_pool() -> str:
-    from airflow.sdk.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return conf.get("mlops", "registry_pool", fallback=DEFAULT_POOL)
 
