@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     dags_folder = home / "dags"
     for folder in (logs, dags_folder):
         folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(home)  # `python -c` puts the working directory first on sys.path: never the checkout
     for var in [v for v in os.environ if v.startswith(("AIRFLOW", "MLFLOW_"))] + ["PYTHONPATH"]:
         os.environ.pop(var, None)  # nothing of the calling environment: the venv's defaults only
     os.environ.update(

@@ -58,7 +58,7 @@ class Row:
 
 
 MATRIX = (
-    Row("lowest", python="3.10", airflow="3.1.0", airflow_released="2025-09-25T20:31:38Z", floors=True),
+    Row("lowest", python="3.10", airflow="3.1.3", airflow_released="2025-11-14T13:43:16Z", floors=True),
     Row("newest", python="3.13", airflow="3.3.2", airflow_released="2026-09-17T08:38:26Z", floors=False),
 )
 
@@ -150,7 +150,7 @@ def run_row(row: Row, wheel: Path, root: Path) -> dict:
         started = time.monotonic()
         smoke = [str(python), str(REPO / "tests" / "compat" / "smoke.py"), "--repo", str(REPO)]
         smoke += ["--home", str(home), "--report", str(root / "report.json")]
-        proc = subprocess.run(smoke, capture_output=True, text=True, env=venv_env(), timeout=1800)
+        proc = subprocess.run(smoke, capture_output=True, text=True, env=venv_env(), cwd=root, timeout=1800)
         (root / "smoke.log").write_text(proc.stdout + proc.stderr)
         timings["smoke"] = round(time.monotonic() - started, 1)
         report = json.loads((root / "report.json").read_text())
