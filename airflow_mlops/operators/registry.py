@@ -168,6 +168,7 @@ class RollbackModelOperator(_AliasOperator):
     :param to_version: version to roll back to (default: the previous holder from the history).
     :param reason: why, recorded in the history.
     :param mlflow_conn_id: MLflow connection.
+    :param lock_timeout: seconds to wait for a concurrent move of the same alias.
     :return: ``{model_name, alias, version, previous_version}`` (``version`` is the new holder,
         ``previous_version`` the one rolled back from).
     """

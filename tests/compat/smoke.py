@@ -111,8 +111,11 @@ print(json.dumps({"modules": len(names), "failed": failed, "heavy": heavy, "file
 
 DAGS = """
 import json, sys
-from airflow.models.dagbag import DagBag
-bag = DagBag(sys.argv[1], include_examples=False)
+try:
+    from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+except ImportError:
+    from airflow.models.dagbag import DagBag
+bag = DagBag(sys.argv[1])  # examples stay out: AIRFLOW__CORE__LOAD_EXAMPLES=False
 print(json.dumps({"dags": sorted(bag.dag_ids), "errors": {k: v.splitlines()[-1] for k, v in bag.import_errors.items()}}))
 """
 

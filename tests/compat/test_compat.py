@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -184,9 +185,21 @@ def reports(wheel, tmp_path_factory) -> dict[str, dict]:
     """Every row's report; the rows run at the same time (``MLOPS_COMPAT_JOBS`` at most)."""
     root = tmp_path_factory.mktemp("compat")
     jobs = int(os.environ.get("MLOPS_COMPAT_JOBS", len(MATRIX)))
+    started, cpu = time.monotonic(), _children_cpu()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {row.name: pool.submit(run_row, row, wheel, root / row.name) for row in MATRIX}
-        return {name: future.result() for name, future in futures.items()}
+        found = {name: future.result() for name, future in futures.items()}
+    # CPU time beside wall time: on a shared machine the wall clock mostly measures the neighbours
+    print(
+        f"compat: {len(MATRIX)} rows, {jobs} at a time: {time.monotonic() - started:.0f} s wall, "
+        f"{_children_cpu() - cpu:.0f} s CPU, load average {os.getloadavg()[0]:.1f}"
+    )
+    return found
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_matrix_spans_what_the_metadata_declares():
