@@ -172,25 +172,3 @@ def ui_field_behaviour(conn_type: str) -> dict:
         if entry["connection-type"] == conn_type:
             return {key.replace("-", "_"): value for key, value in entry["ui-field-behaviour"].items()}
     return {}
-
-
-def connection_form_widgets(conn_type: str) -> dict:
-    """The extra fields of ``conn_type``'s connection form as WTForms fields, built from its
-    ``conn-fields`` above: Airflow 3.1 asks the hook for them (``get_connection_form_widgets``,
-    with WTForms and Flask-AppBuilder stubbed when absent); 3.2 and later read ``conn-fields``
-    and no longer call the hook."""
-    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-    from flask_babel import lazy_gettext
-    from wtforms import PasswordField, StringField
-
-    for entry in get_provider_info()["connection-types"]:
-        if entry["connection-type"] == conn_type:
-            return {
-                name: (PasswordField if spec.get("sensitive") else StringField)(
-                    lazy_gettext(spec["label"]),
-                    widget=BS3PasswordFieldWidget() if spec.get("sensitive") else BS3TextFieldWidget(),
-                    description=spec.get("description", ""),
-                )
-                for name, spec in entry.get("conn-fields", {}).items()
-            }
-    return {}

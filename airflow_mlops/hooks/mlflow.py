@@ -481,7 +481,7 @@ class MlflowHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The form's extra fields on Airflow 3.1, from the ``conn-fields`` of ``provider_info``."""
-        from airflow_mlops.provider_info import connection_form_widgets
+        from airflow_mlops.hooks.forms import connection_form_widgets
 
         return connection_form_widgets(cls.conn_type)
 
