@@ -9,7 +9,8 @@ Each row of ``MATRIX`` is installed the way ``docs/guide/install.md`` tells user
 2. then the wheel next to ``apache-airflow==<that version>``, without constraints. The ``lowest``
    row also pins every dependency of ``pyproject.toml`` to its floor (``pandas>=2.1`` becomes
    ``pandas==2.1``): the floors are read from the metadata, so a floor is never declared untested.
-   The ``newest`` row takes what the resolver picks today.
+   The ``newest`` row upgrades every one of them to the newest release the resolver allows today
+   (including those Airflow's install already holds, such as the common-compat provider).
 
 ``tests/compat/smoke.py`` then runs in the venv (provider registration and connection forms, every
 module imports, every reference DAG parses, a DAG run: quality gate, two trainings, drift sensor,
@@ -141,10 +142,21 @@ def run_row(row: Row, wheel: Path, root: Path) -> dict:
             + [f"apache-airflow=={row.airflow}"],
             log,
         )
-        pins = [f"{name}=={version}" for name, version in floors().items() if name != "apache-airflow"]
+        ours = [name for name in floors() if name != "apache-airflow"]
+        if row.floors:  # every dependency at its floor
+            choice = [f"{name}=={floors()[name]}" for name in ours]
+        else:  # every dependency at its newest, also those Airflow's own install already holds
+            choice = [arg for name in ours for arg in ("--upgrade-package", name)]
         _uv(
-            ["pip", "install", "--python", str(python), f"apache-airflow=={row.airflow}", str(wheel)]
-            + (pins if row.floors else []),
+            [
+                "pip",
+                "install",
+                "--python",
+                str(python),
+                f"apache-airflow=={row.airflow}",
+                str(wheel),
+                *choice,
+            ],
             log,
         )
         timings["install"] = round(time.monotonic() - started, 1)
