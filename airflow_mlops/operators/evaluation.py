@@ -18,6 +18,7 @@ from airflow_mlops.scoring import labelled_data, score_version
 from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -193,6 +194,7 @@ class EvaluateModelOperator(BaseOperator):
             alias=self.champion_alias,
             champion_error=champion_error,
         )
+        self._lineage = (record, self.hook.registry_uri)  # for get_openlineage_facets_on_complete
         for reason in record["reasons"]:
             self.log.info("Evaluation: %s", reason)
         self.log.info("Decision for %s v%s: %s", name, candidate, record["decision"].upper())
@@ -224,6 +226,11 @@ class EvaluateModelOperator(BaseOperator):
             raise ModelRejected(message, record=record)
         self.log.info("on_reject='skip': skipping this task and the promotion after it")
         raise AirflowSkipException(message)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import evaluation_lineage
+
+        return evaluation_lineage(self)
 
     def _score(
         self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]

@@ -35,6 +35,7 @@ from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 REPORT_HTML = "validation.html"
@@ -149,6 +150,7 @@ class DataQualityGateOperator(BaseOperator):
                 df, compiled, fail_on=fail_on, result_format=self.result_format, data=data
             )
         del df
+        self._lineage = (summary, result)  # for get_openlineage_facets_on_complete, also on failure
 
         summary["mlflow_run_id"] = None
         artefacts = self._write_report(context, summary, result)
@@ -161,6 +163,11 @@ class DataQualityGateOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=summary)
             raise DataQualityGateFailed(failure_message(summary), summary=summary)
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import quality_gate_lineage
+
+        return quality_gate_lineage(self)
 
     # ----------------------------------------------------------------------------------------
 

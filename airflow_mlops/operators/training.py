@@ -20,6 +20,7 @@ from airflow_mlops.links.training import TrainingJobConsoleLink
 from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 _DEFERRED_KEY = "training_job"  # XCom copy of the deferral kwargs (handle, info)
@@ -284,6 +285,11 @@ class TrainModelOperator(BaseOperator):
             return
         backend.cancel(handle)
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import training_lineage
+
+        return training_lineage(self)
+
     # ------------------------------------------------------------------ after the job
 
     def _fetch_and_register(
@@ -296,7 +302,9 @@ class TrainModelOperator(BaseOperator):
             )
         with tempfile.TemporaryDirectory(prefix="mlops-train-output-") as tmp:
             output = backend.fetch_output(handle, tmp)
-            return self._register(context, handle, info, output)
+            result = self._register(context, handle, info, output)
+        self._lineage = {**info, "result": result, "registry_uri": self.hook.registry_uri}
+        return result
 
     def _register(
         self, context: Context, handle: JobHandle, info: dict[str, Any], output: str

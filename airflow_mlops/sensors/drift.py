@@ -27,6 +27,7 @@ from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
     import pandas as pd
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_mlops.core.drift import ColumnDrift, DriftResult
@@ -205,6 +206,7 @@ class DataDriftSensor(StrictSensor):
         )
         written = self._write_report(context, reference, current, result) if self.report else None
         summary["report_uri"] = written[0] if written else None
+        self._lineage = summary  # for get_openlineage_facets_on_complete
         if self.mlflow_conn_id:
             self._log_to_mlflow(context, summary, report_page=written[1] if written else None)
         context["ti"].xcom_push(key=tags.XCOM_DRIFT_SUMMARY, value=summary)
@@ -212,6 +214,11 @@ class DataDriftSensor(StrictSensor):
             emit(context, self._outlet, summary["asset_uri"], {**summary, **task_origin(context)})
             self.log.info("Emitting the drift event on %s", summary["asset_uri"])
         return PokeReturnValue(is_done=result.drift_detected, xcom_value=summary)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import drift_lineage
+
+        return drift_lineage(self)
 
     def _log_column(self, verdict: ColumnDrift) -> None:
         if verdict.skipped is not None:
