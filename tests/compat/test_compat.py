@@ -65,10 +65,18 @@ MATRIX = (
 )
 
 
+EXTRAS = ("openlineage",)
+"""Extras every row installs: those that add modules of their own (``airflow_mlops.openlineage``
+imports the OpenLineage client), so that every module can be imported. The cloud extras add none:
+their backends import their SDKs only when they run."""
+
+
 def floors() -> dict[str, str]:
-    """``{distribution: floor}`` of every core dependency that declares one (``>=X``)."""
+    """``{distribution: floor}`` of every dependency (core, and of ``EXTRAS``) that declares one
+    (``>=X``)."""
     found = {}
-    for line in PYPROJECT["dependencies"]:
+    optional = PYPROJECT.get("optional-dependencies", {})
+    for line in [*PYPROJECT["dependencies"], *(r for extra in EXTRAS for r in optional[extra])]:
         req = Requirement(line)
         lows = [s.version for s in req.specifier if s.operator == ">="]
         if lows:
@@ -147,16 +155,9 @@ def run_row(row: Row, wheel: Path, root: Path) -> dict:
             choice = [f"{name}=={floors()[name]}" for name in ours]
         else:  # every dependency at its newest, also those Airflow's own install already holds
             choice = [arg for name in ours for arg in ("--upgrade-package", name)]
+        package = f"airflow-mlops[{','.join(EXTRAS)}] @ {wheel.as_uri()}"
         _uv(
-            [
-                "pip",
-                "install",
-                "--python",
-                str(python),
-                f"apache-airflow=={row.airflow}",
-                str(wheel),
-                *choice,
-            ],
+            ["pip", "install", "--python", str(python), f"apache-airflow=={row.airflow}", package, *choice],
             log,
         )
         timings["install"] = round(time.monotonic() - started, 1)
