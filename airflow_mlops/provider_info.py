@@ -159,6 +159,7 @@ def get_provider_info() -> dict:
                         "default": "mlops_registry",
                     },
                     **_TRUST_OPTIONS,
+                    **_ENGINE_OPTIONS,
                 },
             },
         },
@@ -224,10 +225,40 @@ _TRUST_OPTIONS = {
 }
 
 
+# DuckDB in the worker (docs/guide/data-at-scale.md); defaults as in airflow_mlops.io and
+# airflow_mlops.engines.duckdb (a test checks that they agree).
+_ENGINE_OPTIONS = {
+    "duckdb_auto_rows": {
+        "description": "engine='auto': parquet inputs with more rows than this (read from the footers) "
+        "run on DuckDB in the worker instead of pandas.",
+        "version_added": "0.1.0",
+        "type": "integer",
+        "example": "500000",
+        "default": "2000000",
+    },
+    "duckdb_memory_limit": {
+        "description": "DuckDB's memory_limit for the engine sessions of a task; larger inputs spill to "
+        "a temporary folder.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "4GB",
+        "default": "1GB",
+    },
+    "duckdb_threads": {
+        "description": "DuckDB's threads for the engine sessions of a task.",
+        "version_added": "0.1.0",
+        "type": "integer",
+        "example": "4",
+        "default": "2",
+    },
+}
+
+
 def ui_field_behaviour(conn_type: str) -> dict:
-    """The connection form's field behaviour for ``conn_type``, as declared above (one source for
-    the hooks' ``get_ui_field_behaviour``, which Airflow before 3.2 reads)."""
+    """The connection form's field behaviour for ``conn_type``, as declared above, in the shape of
+    the hooks' ``get_ui_field_behaviour`` (``hidden_fields``, not ``hidden-fields``), which Airflow
+    3.1 reads and validates; 3.2 and later read the provider info instead."""
     for entry in get_provider_info()["connection-types"]:
         if entry["connection-type"] == conn_type:
-            return entry["ui-field-behaviour"]
+            return {key.replace("-", "_"): value for key, value in entry["ui-field-behaviour"].items()}
     return {}

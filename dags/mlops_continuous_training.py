@@ -40,7 +40,7 @@ from pathlib import Path
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, Param, TriggerRule, dag, task
 
 from airflow_mlops.assets import drift_asset_uri, performance_asset_uri
 from airflow_mlops.backends.base import form_keys_schema
@@ -49,6 +49,10 @@ from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
 from airflow_mlops.operators.training import TrainModelOperator
 from airflow_mlops.policy import RetrainingPolicy
+from airflow_mlops.version_compat import (  # not in airflow.sdk on Airflow 3.1
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+)
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/
@@ -285,8 +289,8 @@ def mlops_continuous_training():
         """,
     )
     def decide_promotion() -> str | None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_mlops.core.approval import approval_body
         from airflow_mlops.core.evaluation import plan_summary, promotion_plan, trigger_reason

@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import os
 
-from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
 
 from airflow_mlops.core import tags
 from airflow_mlops.policy import RetrainingPolicy
 from airflow_mlops.sensors.drift import DataDriftSensor
 from airflow_mlops.sensors.performance import ModelPerformanceSensor
+from airflow_mlops.version_compat import CronTriggerTimetable  # not in airflow.sdk on Airflow 3.1
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))

@@ -552,6 +552,13 @@ class MlflowHook(BaseHook):
 
         return ui_field_behaviour(cls.conn_type)
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields on Airflow 3.1, from the ``conn-fields`` of ``provider_info``."""
+        from airflow_mlops.hooks.forms import connection_form_widgets
+
+        return connection_form_widgets(cls.conn_type)
+
 
 def _explicit_fluent_uris() -> tuple[str | None, str | None]:
     from mlflow.tracking._model_registry import utils as registry_utils
