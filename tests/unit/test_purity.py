@@ -24,7 +24,7 @@ HEAVY = (
     "scipy",
     "pyarrow",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "plugins")
 
 
 def _modules() -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from airflow_mlops.core import tags
+from airflow_mlops.plugins.routes import report_path
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +127,10 @@ def test_drift_sensor_in_airflow(dag_runner, mlflow_server, model_name, tmp_path
     page = report.read_text()
     assert "seeded random sample" in page and "1,500 of 3,000 reference rows" in page
     assert "drift DETECTED" in page
-    assert result.xcom("drifted", key="_link_MlopsReportLink") == f"file://{report}"
+    assert result.xcom("drifted", key=tags.XCOM_REPORT_URI) == f"file://{report}"
+    assert result.xcom("drifted", key="_link_MlopsReportLink") == report_path(
+        result.dag_id, result.run_id, "drifted"
+    )
     mlflow_run = client.get_run(summary["mlflow_run_id"])
     assert mlflow_run.data.metrics["drift_share"] == 0.5
     assert mlflow_run.data.metrics["drift_score.amount"] == pytest.approx(per_column["amount"]["score"])
