@@ -272,6 +272,11 @@ Reason: {{ plan.reason }}
 """,
         defaults="Reject",
         response_timeout=APPROVAL_TIMEOUT,
+        # Airflow 3.3 can fail an approval answered within seconds of the request (before the
+        # scheduler has seen the parked attempt exit: apache/airflow#72716); a retry asks again
+        # instead of losing the run's training and evaluation.
+        retries=1,
+        retry_delay=timedelta(seconds=5),
         doc_md="""
         Human in the loop (only when `require_approval` is set): shows the evaluation record under
         Required Actions. Approve promotes; Reject, or no answer within the timeout, skips the
