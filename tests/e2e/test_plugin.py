@@ -141,6 +141,7 @@ def test_model_page_shows_the_history_and_rolls_back_as_the_user(promoted_twice:
     page.get_by_role("menuitem", name="Models").click()
     frame = page.frame_locator("iframe")
     frame.get_by_role("link", name=MODEL, exact=True).click()
+    frame.get_by_role("heading", name="History of @champion").wait_for()  # the model's page, not the list
     frame.get_by_text(f"@champion → v{champion}").first.wait_for()
     rows = frame.locator("table.history tr.event")
     assert rows.count() == 2
