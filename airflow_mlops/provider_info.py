@@ -106,7 +106,7 @@ def get_provider_info() -> dict:
                 "integration-name": "Azure Machine Learning",
                 "python-modules": ["airflow_mlops.triggers.azure_ml"],
             },
-            {"integration-name": "Google Vertex AI", "python-modules": ["airflow_mlops.backends.vertex_ai"]},
+            {"integration-name": "Google Vertex AI", "python-modules": ["airflow_mlops.triggers.vertex_ai"]},
         ],
         "connection-types": [
             {

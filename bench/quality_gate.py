@@ -126,7 +126,7 @@ def main() -> int:
         print(f"data: {args.rows} rows x 20 columns, {data.stat().st_size / 1e6:.1f} MB parquet "
               f"({time.perf_counter() - t0:.1f} s to generate)")  # fmt: skip
 
-        from airflow_mlops.core import quality as q
+        from airflow_mlops.core.quality import generate_suite
 
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401  - both sides pay it once, outside the timings
@@ -135,7 +135,7 @@ def main() -> int:
             f"import great_expectations: {time.perf_counter() - t0:.1f} s (once per worker process, not timed)"
         )
         suite_path = str(Path(tmp) / "suite.json")
-        suite = q.generate_suite(str(data), suite_path)
+        suite = generate_suite(str(data), suite_path)
         print(f"suite: {len(suite['expectations'])} expectations suggested from the data")
 
         bare_times, gate_times = [], []

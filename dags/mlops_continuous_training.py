@@ -90,8 +90,10 @@ SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
 """The time-based fallback: retrain weekly even when nothing was detected."""
 
 # The events mlops_drift_monitor's sensors emit for this model.
+# [START howto_asset_monitor_events]
 DRIFT_ASSET = Asset(drift_asset_uri(MODEL_NAME))
 PERFORMANCE_ASSET = Asset(performance_asset_uri(MODEL_NAME))
+# [END howto_asset_monitor_events]
 # -------------------------------------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,7 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
     },
 )
 def mlops_continuous_training():
+    # [START howto_operator_quality_gate]
     gates = [
         DataQualityGateOperator(
             task_id=f"validate_{which}_data",
@@ -169,7 +172,9 @@ def mlops_continuous_training():
         )
         for which in ("train", "eval")
     ]
+    # [END howto_operator_quality_gate]
 
+    # [START howto_operator_train]
     train = TrainModelOperator(
         task_id="train",
         entrypoint=ENTRYPOINT,
@@ -186,7 +191,9 @@ def mlops_continuous_training():
         Returns `{backend, job_id, console_url, run_id, model_uri, model_name, model_version, metrics}`.
         """,
     )
+    # [END howto_operator_train]
 
+    # [START howto_operator_evaluate]
     evaluate = EvaluateModelOperator(
         task_id="evaluate",
         model_name=MODEL_NAME,
@@ -205,55 +212,48 @@ def mlops_continuous_training():
         candidate version. A rejected candidate leaves this task *skipped*.
         """,
     )
+    # [END howto_operator_evaluate]
 
+    # [START howto_decide_promotion]
     @task.branch(
         trigger_rule=TriggerRule.NONE_FAILED,
         doc_md="""
         Follows the evaluation verdict, or overrides a reject when the run's `force_promote` is
-        set. Pushes the promotion plan (version, expected current champion, reason, forced) and
-        picks the approval path; with nothing to promote it skips everything after it.
+        set (`airflow_mlops.core.evaluation.promotion_plan`). Pushes the plan (version, expected
+        current champion, reason, forced, approval required) and takes the approval path it
+        names; with nothing to promote it skips everything after it.
         """,
     )
     def decide_promotion() -> str | None:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
+        from airflow_mlops.core.evaluation import plan_summary, promotion_plan, trigger_reason
+
         context = get_current_context()
         ti, params = context["ti"], context["params"]
         record = ti.xcom_pull(task_ids="evaluate")
-        trained = ti.xcom_pull(task_ids="train")
-        if not record or not trained:
+        if not record:
             raise AirflowFailException("evaluate left no decision record: nothing to promote")
-        verdict = record["decision"]
-        champion = (record.get("champion") or {}).get("version")
-        force = bool(params["force_promote"])
-        if verdict != "promote" and not force:
-            log.info(
-                "Candidate v%s was rejected by the evaluation; champion stays v%s",
-                trained["model_version"],
-                champion,
-            )
-            return None
-        reason = params.get("reason") or _trigger_reason(context)
-        if force:
-            reason = f"{reason} [forced; evaluation verdict: {verdict}]"
-        plan = {
-            "version": str(trained["model_version"]),
-            "expected_current": str(champion) if champion else "none",
-            "forced": force,
-            "reason": reason,
-        }
-        log.info(
-            "Promoting v%s over %s%s: %s%s",
-            plan["version"],
-            f"v{champion}" if champion else "no champion",
-            " (FORCED over a reject)" if force and verdict != "promote" else "",
-            reason,
-            ", after a human approval" if params["require_approval"] else "",
+        # {asset URI: [event extra, ...]}; an event emitted through an alias is also listed under its asset
+        events = context.get("triggering_asset_events") or {}
+        triggers = {a.uri: [e.extra for e in found] for a, found in events.items() if isinstance(a, Asset)}
+        run_type = getattr(context.get("dag_run"), "run_type", None)
+        plan = promotion_plan(
+            record,
+            reason=params.get("reason") or trigger_reason(triggers, run_type, scheduled="weekly retraining"),
+            force=bool(params["force_promote"]),
+            approval_required=bool(params["require_approval"]),
         )
+        log.info("Promotion: %s", plan_summary(record, plan))
+        if plan is None:
+            return None
         ti.xcom_push(key="plan", value=plan)
-        return "request_approval" if params["require_approval"] else "no_approval_needed"
+        return "request_approval" if plan["approval_required"] else "no_approval_needed"
 
+    # [END howto_decide_promotion]
+
+    # [START howto_operator_approval]
     request_approval = ApprovalOperator(
         task_id="request_approval",
         subject=f"Promote {MODEL_NAME} v{{{{ {_PLAN}['version'] }}}} to @champion?",
@@ -287,7 +287,9 @@ Reason: {{ plan.reason }}
         task_id="no_approval_needed",
         doc_md="Taken when the run does not require a human approval.",
     )
+    # [END howto_operator_approval]
 
+    # [START howto_operator_promote]
     promote = PromoteModelOperator(
         task_id="promote",
         model_name=MODEL_NAME,
@@ -303,34 +305,10 @@ Reason: {{ plan.reason }}
         who) and emits the `x-mlflow://<model>@champion` Asset event a deployment DAG can use.
         """,
     )
+    # [END howto_operator_promote]
 
     decision = decide_promotion()
     gates >> train >> evaluate >> decision >> [request_approval, no_approval_needed] >> promote
-
-
-def _trigger_reason(context) -> str:
-    """Describe what started the run: the drift/performance events, the schedule, or a user."""
-    events = context.get("triggering_asset_events") or {}
-    parts = []
-    try:
-        for asset, asset_events in events.items():
-            for event in asset_events:
-                extra = event.extra or {}
-                if "drift_share" in extra:
-                    parts.append(f"drift in {extra['drift_share']:.0%} of columns ({asset.uri})")
-                elif "value" in extra:
-                    parts.append(
-                        f"{extra.get('metric', 'metric')} fell to {extra['value']:.3f} ({asset.uri})"
-                    )
-                else:
-                    parts.append(f"event on {asset.uri}")
-    except Exception:  # the reason is informative only; never fail a promotion over it
-        pass
-    if parts:
-        return "; ".join(parts)
-    dag_run = context.get("dag_run")
-    run_type = str(getattr(dag_run, "run_type", "") or "")
-    return "weekly retraining" if "scheduled" in run_type else "manual retraining"
 
 
 mlops_continuous_training()

@@ -81,6 +81,7 @@ _CURRENT = "{% if params.current_data %}{{ params.current_data }}{% else %}" + C
     },
 )
 def mlops_drift_monitor():
+    # [START howto_sensor_data_drift]
     data_drift = DataDriftSensor(
         task_id="data_drift",
         reference=REFERENCE,
@@ -100,7 +101,9 @@ def mlops_drift_monitor():
         Evidently HTML report is linked.
         """,
     )
+    # [END howto_sensor_data_drift]
 
+    # [START howto_sensor_model_performance]
     model_performance = ModelPerformanceSensor(
         task_id="model_performance",
         model_uri=f"models:/{MODEL_NAME}@champion",
@@ -119,6 +122,7 @@ def mlops_drift_monitor():
         the retraining); ends skipped while the model holds up.
         """,
     )
+    # [END howto_sensor_model_performance]
 
     @task(
         trigger_rule=TriggerRule.NONE_FAILED,

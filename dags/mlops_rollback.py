@@ -54,6 +54,7 @@ MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
     },
 )
 def mlops_rollback():
+    # [START howto_operator_rollback]
     RollbackModelOperator(
         task_id="rollback",
         model_name="{{ params.model_name }}",
@@ -68,6 +69,7 @@ def mlops_rollback():
         walk further back. The extra link opens the version now serving in the MLflow UI.
         """,
     )
+    # [END howto_operator_rollback]
 
 
 mlops_rollback()

@@ -11,64 +11,58 @@ short ``jobs.get`` polls, never the blocking ``jobs.stream``); the model comes b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shlex
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec
-from airflow_mlops.exceptions import DataInputError, TrainingJobFailed, require_extra
+from airflow_mlops.backends.base import (
+    JobHandle,
+    TrainingBackend,
+    TrainingJobSpec,
+    job_name_for,
+    job_status,
+    require_entrypoint,
+    require_output,
+)
+from airflow_mlops.exceptions import DataInputError
+from airflow_mlops.triggers.azure_ml import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     import logging
 
     from airflow.triggers.base import BaseTrigger
 
+    from airflow_mlops.hooks.azure_ml import AzureMLHook
+
 DEFAULT_ENVIRONMENT = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
 DEFAULT_EXPERIMENT = "airflow-mlops"
 OUTPUT_NAME = "model_output"
-MAX_RERUNS = 50
+# Job names: letters, digits, "-" and "_", at most 255 characters.
+MAX_JOB_NAME = 255
 _DATA_FILE_SUFFIXES = (".parquet", ".pq", ".parq", ".csv", ".csv.gz", ".tsv", ".json", ".jsonl")
 _REMOTE_SCHEMES = ("azureml://", "abfss://", "https://", "http://", "wasbs://", "wasb://", "adl://")
 
-_STATUS = {
-    "Completed": "succeeded",
-    "Failed": "failed",
-    "NotResponding": "failed",
-    "Paused": "failed",
-    "Canceled": "cancelled",
-    "CancelRequested": "running",
-    "Finalizing": "running",
-}
-
-_CONFIG_KEYS = {
-    "azure_ml_conn_id",
-    "compute",
-    "instance_type",
-    "instance_count",
-    "environment",
-    "experiment_name",
-    "environment_variables",
-    "tags",
-    "timeout_seconds",
-    "storage_account",
-    "input_mode",
-    "output_mode",
-    "train_input_type",
-    "validation_input_type",
-}
-
-
-def azure_job_name(name: str) -> str:
-    """A valid Azure ML job name (letters, digits, ``_``, ``-``; at most 255), stable per input."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_") or "mlops-train"
-    if safe == name and len(safe) <= 255:
-        return safe
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{safe[:240]}-{digest}"
+_CONFIG_KEYS = frozenset(
+    {
+        "azure_ml_conn_id",
+        "compute",
+        "instance_type",
+        "instance_count",
+        "environment",
+        "experiment_name",
+        "environment_variables",
+        "tags",
+        "timeout_seconds",
+        "storage_account",
+        "input_mode",
+        "output_mode",
+        "train_input_type",
+        "validation_input_type",
+    }
+)
 
 
 def input_type_for(uri: str) -> str:
@@ -125,17 +119,14 @@ class AzureMLBackend(TrainingBackend):
     """
 
     name = "azure_ml"
+    title = "Azure ML"
+    job_noun = "Azure ML job"
     extra = "azure"
+    requires = ("azure.ai.ml", "azure.identity")
+    config_keys = _CONFIG_KEYS
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
-        require_extra("azure.ai.ml", "The Azure ML training backend", "azure")
-        require_extra("azure.identity", "The Azure ML training backend", "azure")
-        unknown = sorted(set(self.config) - _CONFIG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"backend_config: unknown Azure ML key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
-            )
         if int(self.config.get("instance_count", 1)) < 1:
             raise ValueError("backend_config['instance_count'] must be at least 1")
         for key in ("train_input_type", "validation_input_type"):
@@ -143,28 +134,29 @@ class AzureMLBackend(TrainingBackend):
                 raise ValueError(f"backend_config[{key!r}] must be 'uri_file' or 'uri_folder'")
         self.conn_id: str = self.config.get("azure_ml_conn_id", "azure_ml_default")
 
-    def _hook(self):
+    @cached_property
+    def hook(self) -> AzureMLHook:
         from airflow_mlops.hooks.azure_ml import AzureMLHook
 
         return AzureMLHook(azure_ml_conn_id=self.conn_id)
 
     # ------------------------------------------------------------------ interface
 
+    def validate(self, spec: TrainingJobSpec) -> None:
+        require_entrypoint(spec)
+        for channel, uri in self._channels(spec):
+            azure_data_path(uri, f"{channel}_data", self.config.get("storage_account"))
+
     def build_job(self, spec: TrainingJobSpec, job_name: str):
         """The ``azure.ai.ml.entities.Command`` job for ``spec``."""
         from azure.ai.ml import Input, Output, command
 
         cfg = self.config
-        entrypoint = os.path.abspath(spec.entrypoint)
-        if not os.path.isfile(entrypoint):
-            raise DataInputError(f"training entrypoint {spec.entrypoint!r} is not a file")
-        account = cfg.get("storage_account")
+        entrypoint = require_entrypoint(spec)
         inputs: dict[str, Any] = {}
         parts = ["python", shlex.quote(os.path.basename(entrypoint))]
-        for channel, uri in (("train", spec.train_data), ("validation", spec.validation_data)):
-            if not uri:
-                continue
-            path = azure_data_path(uri, f"{channel}_data", account)
+        for channel, uri in self._channels(spec):
+            path = azure_data_path(uri, f"{channel}_data", cfg.get("storage_account"))
             kind = cfg.get(f"{channel}_input_type") or input_type_for(uri)
             kwargs = {"mode": cfg["input_mode"]} if cfg.get("input_mode") else {}
             inputs[channel] = Input(type=kind, path=path, **kwargs)
@@ -194,33 +186,8 @@ class AzureMLBackend(TrainingBackend):
         return job
 
     def submit(self, spec: TrainingJobSpec) -> JobHandle:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        job_name = azure_job_name(spec.job_name or "mlops-train")
-        job = self.build_job(spec, job_name)  # validates inputs before any call
-        client = self._hook().get_conn()
-        existing = None
-        for attempt in range(1, MAX_RERUNS + 1):
-            # Job names are unique: a failed or cancelled job of an earlier try keeps its name,
-            # so a re-run takes the next free <name>-rN; a live or completed one is reattached.
-            name = job_name if attempt == 1 else f"{job_name[:240]}-r{attempt}"
-            try:
-                existing = client.jobs.get(name)
-            except ResourceNotFoundError:
-                existing = None
-                break
-            if _STATUS.get(str(existing.status)) not in ("failed", "cancelled"):
-                break
-            self.log.info(
-                "Azure ML job %s of an earlier try ended %s: this run starts a new job", name, existing.status
-            )
-        else:
-            raise TrainingJobFailed(
-                f"{MAX_RERUNS} Azure ML jobs named {job_name}[-rN] already failed; not starting another"
-            )
-        if name != job_name and existing is None:
-            job.name = name
-        job_name = name
+        self.validate(spec)
+        job_name, existing = self._resolve_name(spec)
         if existing is not None:
             self.log.info(
                 "Azure ML job %s already exists (%s): reattaching instead of starting a second one",
@@ -228,6 +195,7 @@ class AzureMLBackend(TrainingBackend):
                 existing.status,
             )
             return self._handle_from(existing)
+        job = self.build_job(spec, job_name)
         self.log.info(
             "Submitting Azure ML command job %s: environment %s, compute %s, %s instance(s)",
             job_name,
@@ -235,14 +203,18 @@ class AzureMLBackend(TrainingBackend):
             job.compute or f"serverless {self.config.get('instance_type') or '(default size)'}",
             self.config.get("instance_count", 1),
         )
-        created = client.jobs.create_or_update(job)
+        created = self.hook.get_conn().jobs.create_or_update(job)
         handle = self._handle_from(created)
         if handle.status == "succeeded":  # a brand-new job is never done: trust only later polls
             handle = replace(handle, status="submitted")
         return handle
 
+    def find_job(self, spec: TrainingJobSpec) -> JobHandle | None:
+        _, existing = self._resolve_name(spec)
+        return None if existing is None else self._handle_from(existing)
+
     def poll(self, handle: JobHandle) -> JobHandle:
-        job = self._hook().get_conn().jobs.get(handle.job_id)
+        job = self.hook.get_conn().jobs.get(handle.job_id)
         return self._handle_from(job, handle)
 
     def trigger(self, handle: JobHandle, poll_interval: float) -> BaseTrigger | None:
@@ -258,64 +230,72 @@ class AzureMLBackend(TrainingBackend):
         )
 
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
-        return self.reconcile_event(handle, event, "Azure ML", "azure_status")
+        return self.reconcile_event(handle, event, "azure_status")
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
-        client = self._hook().get_conn()
         os.makedirs(local_dir, exist_ok=True)
         self.log.info("Downloading output %s of Azure ML job %s to %s", OUTPUT_NAME, handle.job_id, local_dir)
-        client.jobs.download(handle.job_id, output_name=OUTPUT_NAME, download_path=local_dir)
+        self.hook.get_conn().jobs.download(handle.job_id, output_name=OUTPUT_NAME, download_path=local_dir)
         out = os.path.join(local_dir, "named-outputs", OUTPUT_NAME)
-        missing = [p for p in ("model", "metrics.json") if not os.path.exists(os.path.join(out, p))]
-        if missing:
-            raise TrainingJobFailed(
-                f"output {OUTPUT_NAME} of Azure ML job {handle.job_id} has no {' and no '.join(missing)}: the "
-                "entrypoint must write <output-dir>/model (an MLflow model) and <output-dir>/metrics.json"
-            )
-        return out
+        return require_output(out, f"output {OUTPUT_NAME} of Azure ML job {handle.job_id}")
 
     def cancel(self, handle: JobHandle) -> None:
         self.log.info("Cancelling Azure ML job %s", handle.job_id)
         try:
-            self._hook().get_conn().jobs.begin_cancel(handle.job_id)
+            self.hook.get_conn().jobs.begin_cancel(handle.job_id)
         except Exception as err:  # an ended job cannot be cancelled: nothing left to stop
             self.log.warning("Could not cancel Azure ML job %s: %s", handle.job_id, err)
 
     # ------------------------------------------------------------------ helpers
 
+    @staticmethod
+    def _channels(spec: TrainingJobSpec) -> list[tuple[str, str]]:
+        return [
+            (c, uri) for c, uri in (("train", spec.train_data), ("validation", spec.validation_data)) if uri
+        ]
+
+    def _resolve_name(self, spec: TrainingJobSpec) -> tuple[str, Any | None]:
+        """The job of this task to reattach to, or the free name to start one under (job names
+        are unique: after a failed try, ``<name>-r2`` ...)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        def find(name: str) -> tuple[Any, str] | None:
+            try:
+                job = self.hook.get_conn().jobs.get(name)
+            except ResourceNotFoundError:
+                return None
+            return job, job_status(_status_text(job), TERMINAL_STATUSES)
+
+        return self.reattach_or_rename(job_name_for(spec), find, MAX_JOB_NAME)
+
     def _handle_from(self, job: Any, previous: JobHandle | None = None) -> JobHandle:
-        az_status = str(job.status) if job.status is not None else "Unknown"
-        status = _STATUS.get(az_status, "running")
-        url = getattr(job, "studio_url", None) or (previous.console_url if previous else None)
-        message = None
-        if status == "failed":
-            reason = self._failure_reason(job.name)
-            message = (
-                f"Azure ML job {job.name} ended {az_status}: {reason or 'see the job in Azure ML studio'}"
-            )
-            if url:
-                message += f" ({url})"
-        elif status == "cancelled":
-            message = f"Azure ML job {job.name} was cancelled"
-        elif status == "succeeded":
-            message = f"Azure ML job {job.name} completed"
-        details = dict(previous.details) if previous else {}
-        details.update({"azure_status": az_status, "output_name": OUTPUT_NAME, "conn_id": self.conn_id})
-        return JobHandle(
-            backend=self.name,
-            job_id=job.name,
-            console_url=url,
-            status=status,
-            message=message,
-            details=details,
+        az_status = _status_text(job)
+        return self.job_handle(
+            job.name,
+            az_status,
+            job_status(az_status, TERMINAL_STATUSES),
+            console_url=getattr(job, "studio_url", None) or (previous.console_url if previous else None),
+            details={"azure_status": az_status, "output_name": OUTPUT_NAME, "conn_id": self.conn_id},
+            previous=previous,
+            reason=lambda: self._failure_reason(job.name),
         )
 
     def _failure_reason(self, job_name: str) -> str | None:
-        """The run's error message. ``Job`` entities carry none, so this asks run history; best effort."""
+        """The run's error message, best effort (None when it cannot be read).
+
+        ``Job`` entities carry no error, and the SDK's only way to the run's error is its run
+        history client, ``jobs._runs_operations`` (private; ``jobs.get`` itself uses it for
+        pipeline child jobs). Isolated here: if a new SDK moves it, failures lose their reason and
+        keep the studio link, nothing else changes.
+        """
         try:
-            run = self._hook().get_conn().jobs._runs_operations.get_run(job_name)
+            run = self.hook.get_conn().jobs._runs_operations.get_run(job_name)
             error = getattr(getattr(run, "error", None), "error", None)
             return getattr(error, "message", None)
         except Exception as err:
             self.log.info("No failure reason for Azure ML job %s from run history: %s", job_name, err)
             return None
+
+
+def _status_text(job: Any) -> str:
+    return str(job.status) if job.status is not None else "Unknown"

@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec
+from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec, require_output
 
 if TYPE_CHECKING:
     import logging
@@ -36,26 +37,23 @@ _STDERR_TAIL_LINES = 40
 _STDERR_TAIL_CHARS = 4000
 # Airflow's configuration and secrets are not the job's business (a cloud job would not see them).
 _SCRUBBED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "MLFLOW_TRACKING_", "MLFLOW_REGISTRY_")
-_CONFIG_KEYS = ("python", "env", "timeout", "keep_workdir")
 
 
 class LocalBackend(TrainingBackend):
     """Run the entrypoint with the worker's Python in a subprocess (blocking; never defers)."""
 
     name = "local"
-    extra = None
+    title = "local"
+    job_noun = "local training job"
+    config_keys = frozenset({"python", "env", "timeout", "keep_workdir"})
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
-        unknown = sorted(set(self.config) - set(_CONFIG_KEYS))
-        if unknown:
-            raise ValueError(
-                f"backend_config for 'local' has unknown keys {unknown}; valid: {list(_CONFIG_KEYS)}"
-            )
         env = self.config.get("env") or {}
         if not isinstance(env, dict):
             raise ValueError(f"backend_config.env must be a mapping, got {type(env).__name__}")
         self._proc: subprocess.Popen | None = None
+        self._running: JobHandle | None = None
 
     def command(self, spec: TrainingJobSpec, output_dir: str) -> list[str]:
         cmd = [str(self.config.get("python") or sys.executable), os.path.abspath(spec.entrypoint)]
@@ -76,6 +74,7 @@ class LocalBackend(TrainingBackend):
     def submit(self, spec: TrainingJobSpec) -> JobHandle:
         """Run the job to the end (a worker subprocess cannot be reattached after a crash: a
         re-run starts it again in a fresh directory)."""
+        self.validate(spec)
         workdir = tempfile.mkdtemp(prefix=f"mlops-{spec.job_name or 'train'}-"[:60])
         output_dir = os.path.join(workdir, "outputs")
         cmd = self.command(spec, output_dir)
@@ -96,9 +95,12 @@ class LocalBackend(TrainingBackend):
             status="running",
             details={"workdir": workdir, "output_dir": output_dir, "pid": self._proc.pid},
         )
-        tail, timed_out = self._stream(self._proc, self.config.get("timeout"))
-        code = self._proc.wait()
-        self._proc = None
+        self._running = handle
+        try:
+            tail, timed_out = self._stream(self._proc, self.config.get("timeout"))
+            code = self._proc.wait()
+        finally:
+            self._proc = self._running = None
         elapsed = time.monotonic() - started
         handle.details["returncode"] = code
         if code == 0 and not timed_out:
@@ -178,7 +180,12 @@ class LocalBackend(TrainingBackend):
         target = os.path.join(local_dir, "output")
         shutil.move(source, target)
         shutil.rmtree(handle.details.get("workdir") or "", ignore_errors=True)
-        return target
+        return require_output(target, f"the output of local job {handle.job_id}")
+
+    def find_job(self, spec: TrainingJobSpec) -> JobHandle | None:
+        """The job still running in this backend's subprocess (``submit`` returns only when it ends)."""
+        running = self._running
+        return None if running is None else replace(running, details=dict(running.details))
 
     def cancel(self, handle: JobHandle) -> None:
         proc = self._proc

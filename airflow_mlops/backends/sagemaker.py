@@ -12,21 +12,30 @@ API and its ``SageMakerTrigger`` waits in the triggerer. See docs/backends/sagem
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
-import re
 import tarfile
 import tempfile
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec
-from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed, require_extra
+from airflow_mlops.backends.base import (
+    JobHandle,
+    TrainingBackend,
+    TrainingJobSpec,
+    job_name_for,
+    require_entrypoint,
+    require_output,
+    source_files,
+    tar_gz,
+)
+from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed
 
 if TYPE_CHECKING:
     import logging
 
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.triggers.base import BaseTrigger
 
 # Accounts that publish the SageMaker scikit-learn framework images, per region (the SageMaker
@@ -69,41 +78,37 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_MAX_RUNTIME = 24 * 3600
 # SageMaker rejects a hyper-parameter value longer than this.
 MAX_HYPERPARAMETER_LENGTH = 2500
-# Fresh jobs a task instance may start after failed ones (names are unique, see _resolve_name).
-MAX_RERUNS = 50
-# Files that never belong in the code shipped to the job.
-_SKIP_NAMES = {"__pycache__", ".git", ".ipynb_checkpoints", ".pytest_cache", ".DS_Store"}
+# Training job names: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
+MAX_JOB_NAME = 63
 
-_STATUS = {
-    "InProgress": "running",
-    "Stopping": "running",
-    "Completed": "succeeded",
-    "Failed": "failed",
-    "Stopped": "cancelled",
-}
+# TrainingJobStatus of an ended job -> JobHandle status (InProgress and Stopping: still running).
+# The Amazon provider's SageMakerTrigger has its own words for the same; see handle_event.
+_STATUS = {"Completed": "succeeded", "Failed": "failed", "Stopped": "cancelled"}
 
-_CONFIG_KEYS = {
-    "aws_conn_id",
-    "region_name",
-    "role_arn",
-    "output_path",
-    "code_path",
-    "image_uri",
-    "framework_version",
-    "instance_type",
-    "instance_count",
-    "volume_size_gb",
-    "max_runtime_seconds",
-    "use_spot",
-    "max_wait_seconds",
-    "checkpoint_s3_uri",
-    "subnets",
-    "security_group_ids",
-    "environment",
-    "tags",
-    "volume_kms_key_id",
-    "output_kms_key_id",
-}
+_CONFIG_KEYS = frozenset(
+    {
+        "aws_conn_id",
+        "region_name",
+        "role_arn",
+        "output_path",
+        "code_path",
+        "image_uri",
+        "framework_version",
+        "instance_type",
+        "instance_count",
+        "volume_size_gb",
+        "max_runtime_seconds",
+        "use_spot",
+        "max_wait_seconds",
+        "checkpoint_s3_uri",
+        "subnets",
+        "security_group_ids",
+        "environment",
+        "tags",
+        "volume_kms_key_id",
+        "output_kms_key_id",
+    }
+)
 
 
 def sklearn_image_uri(region: str, framework_version: str = DEFAULT_FRAMEWORK_VERSION) -> str:
@@ -119,40 +124,14 @@ def sklearn_image_uri(region: str, framework_version: str = DEFAULT_FRAMEWORK_VE
     return f"{account}.dkr.ecr.{region}.{domain}/sagemaker-scikit-learn:{framework_version}-cpu-py3"
 
 
-def sagemaker_job_name(name: str) -> str:
-    """A valid training job name (``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``), stable for a given input."""
-    import hashlib
-
-    safe = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-") or "mlops-train"
-    if safe == name and len(safe) <= 63:
-        return safe
-    # Different inputs must not collide after cleaning: keep a short hash of the original.
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{safe[: 63 - 9].rstrip('-')}-{digest}"
-
-
 def console_url(region: str, job_name: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{job_name}"
 
 
 def pack_source_dir(source_dir: str) -> bytes:
-    """``sourcedir.tar.gz`` of a folder: files at the archive root, caches left out, reproducible
-    (sorted names, zero mtimes) so the same code gives the same bytes."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for root, dirs, files in os.walk(source_dir):
-            dirs[:] = sorted(d for d in dirs if d not in _SKIP_NAMES)
-            for name in sorted(files):
-                if name in _SKIP_NAMES or name.endswith((".pyc", ".pyo")):
-                    continue
-                path = os.path.join(root, name)
-                info = tar.gettarinfo(path, arcname=os.path.relpath(path, source_dir))
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                with open(path, "rb") as fh:
-                    tar.addfile(info, fh)
-    return buffer.getvalue()
+    """``sourcedir.tar.gz`` of a folder: its files at the archive root, caches left out,
+    reproducible (the same code gives the same bytes)."""
+    return tar_gz(source_files(source_dir))
 
 
 def _split_s3(uri: str, what: str) -> tuple[str, str]:
@@ -177,18 +156,14 @@ class SageMakerBackend(TrainingBackend):
     """
 
     name = "sagemaker"
+    title = "SageMaker"
+    job_noun = "SageMaker training job"
     extra = "amazon"
+    requires = ("airflow.providers.amazon.aws.hooks.sagemaker",)
+    config_keys = _CONFIG_KEYS
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
-        require_extra(
-            "airflow.providers.amazon.aws.hooks.sagemaker", "The SageMaker training backend", "amazon"
-        )
-        unknown = sorted(set(self.config) - _CONFIG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"backend_config: unknown SageMaker key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
-            )
         for key in ("role_arn", "output_path"):
             if not self.config.get(key):
                 raise ValueError(f"backend_config[{key!r}] is required for the SageMaker backend")
@@ -197,6 +172,8 @@ class SageMakerBackend(TrainingBackend):
             _split_s3(self.config["code_path"], "backend_config['code_path']")
         if int(self.config.get("instance_count", 1)) < 1:
             raise ValueError("backend_config['instance_count'] must be at least 1")
+        if bool(self.config.get("subnets")) != bool(self.config.get("security_group_ids")):
+            raise ValueError("backend_config: a VPC needs both 'subnets' and 'security_group_ids'")
         self.aws_conn_id: str | None = self.config.get("aws_conn_id", "aws_default")
         self.max_runtime = int(self.config.get("max_runtime_seconds", DEFAULT_MAX_RUNTIME))
         self.use_spot = bool(self.config.get("use_spot", False))
@@ -208,15 +185,15 @@ class SageMakerBackend(TrainingBackend):
                 "backend_config['max_wait_seconds'] must be >= max_runtime_seconds for spot training"
             )
 
-    # ------------------------------------------------------------------ clients
-
-    def _hook(self):
+    @cached_property
+    def hook(self) -> SageMakerHook:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
         return SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=self.config.get("region_name"))
 
-    def _region(self, hook) -> str:
-        region = self.config.get("region_name") or hook.region_name
+    @cached_property
+    def region(self) -> str:
+        region = self.config.get("region_name") or self.hook.region_name
         if not region:
             raise ValueError(
                 f"no AWS region: set backend_config['region_name'] or region_name in the extra of "
@@ -226,26 +203,25 @@ class SageMakerBackend(TrainingBackend):
 
     # ------------------------------------------------------------------ interface
 
-    def submit(self, spec: TrainingJobSpec) -> JobHandle:
-        job_name = sagemaker_job_name(spec.job_name or "mlops-train")
+    def validate(self, spec: TrainingJobSpec) -> None:
+        require_entrypoint(spec)
         _split_s3(spec.train_data, "train_data")
         if spec.validation_data:
             _split_s3(spec.validation_data, "validation_data")
-        hook = self._hook()
-        region = self._region(hook)
 
-        job_name, existing = self._resolve_name(hook, job_name)
+    def submit(self, spec: TrainingJobSpec) -> JobHandle:
+        self.validate(spec)
+        region = self.region  # no region is a configuration error: say so before any call
+        job_name, existing = self._resolve_name(spec)
         if existing is not None:
             self.log.info(
                 "SageMaker training job %s already exists (%s): reattaching instead of starting a second one",
                 job_name,
                 existing["TrainingJobStatus"],
             )
-            return self._handle_from(existing, region)
+            return self._handle_from(existing)
 
-        config = self.training_job_config(
-            spec, job_name, region, code_uri=self._upload_code(hook, spec, job_name)
-        )
+        config = self.training_job_config(spec, job_name, region, code_uri=self._upload_code(spec, job_name))
         self.log.info(
             "Starting SageMaker training job %s: image %s, %s x %s%s, output %s",
             job_name,
@@ -255,18 +231,19 @@ class SageMakerBackend(TrainingBackend):
             " (managed spot)" if self.use_spot else "",
             config["OutputDataConfig"]["S3OutputPath"],
         )
-        response = hook.create_training_job(config, wait_for_completion=False, print_log=False)
-        return JobHandle(
-            backend=self.name,
-            job_id=job_name,
-            console_url=console_url(region, job_name),
-            status="submitted",
-            details={
-                "arn": response.get("TrainingJobArn"),
-                "region": region,
-                "model_artifacts": self._model_artifacts_uri(job_name),
-            },
+        response = self.hook.create_training_job(config, wait_for_completion=False, print_log=False)
+        details = {
+            "arn": response.get("TrainingJobArn"),
+            "region": region,
+            "model_artifacts": self._model_artifacts_uri(job_name),
+        }
+        return self.job_handle(
+            job_name, "InProgress", "submitted", console_url=console_url(region, job_name), details=details
         )
+
+    def find_job(self, spec: TrainingJobSpec) -> JobHandle | None:
+        _, existing = self._resolve_name(spec)
+        return None if existing is None else self._handle_from(existing)
 
     def training_job_config(
         self, spec: TrainingJobSpec, job_name: str, region: str, code_uri: str
@@ -329,9 +306,7 @@ class SageMakerBackend(TrainingBackend):
             config["StoppingCondition"]["MaxWaitTimeInSeconds"] = self.max_wait
             if cfg.get("checkpoint_s3_uri"):
                 config["CheckpointConfig"] = {"S3Uri": cfg["checkpoint_s3_uri"]}
-        if cfg.get("subnets") or cfg.get("security_group_ids"):
-            if not (cfg.get("subnets") and cfg.get("security_group_ids")):
-                raise ValueError("backend_config: a VPC needs both 'subnets' and 'security_group_ids'")
+        if cfg.get("subnets"):
             config["VpcConfig"] = {
                 "Subnets": list(cfg["subnets"]),
                 "SecurityGroupIds": list(cfg["security_group_ids"]),
@@ -345,13 +320,12 @@ class SageMakerBackend(TrainingBackend):
         return config
 
     def poll(self, handle: JobHandle) -> JobHandle:
-        hook = self._hook()
-        described = self._describe(hook, handle.job_id)
+        described = self._describe(handle.job_id)
         if described is None:
             raise MlopsError(
                 f"SageMaker training job {handle.job_id} does not exist (deleted, or another account/region?)"
             )
-        return self._handle_from(described, handle.details.get("region") or self._region(hook), handle)
+        return self._handle_from(described, handle)
 
     def trigger(self, handle: JobHandle, poll_interval: float) -> BaseTrigger | None:
         try:
@@ -378,35 +352,28 @@ class SageMakerBackend(TrainingBackend):
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
         """SageMakerTrigger says ``success``/``failed``/``stopped``/``timeout``/``error``: ask the job
         for its definitive state and failure reason, and fail if it is still running."""
-        return self.reconcile_event(handle, event, "SageMaker", "sagemaker_status", poll_on_error=True)
+        return self.reconcile_event(handle, event, "sagemaker_status", poll_on_error=True)
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
-        hook = self._hook()
         uri = handle.details.get("model_artifacts") or self._model_artifacts_uri(handle.job_id)
         bucket, key = _split_s3(uri, "the job's model artefact")
         os.makedirs(local_dir, exist_ok=True)
         self.log.info("Downloading the model artefact of %s from %s", handle.job_id, uri)
         with tempfile.TemporaryDirectory(dir=local_dir) as tmp:
-            archive = hook.s3_hook.download_file(
+            archive = self.hook.s3_hook.download_file(
                 key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True
             )
             out = os.path.join(local_dir, "output")
             os.makedirs(out, exist_ok=True)
             _extract(archive, out, uri)
-        missing = [p for p in ("model", "metrics.json") if not os.path.exists(os.path.join(out, p))]
-        if missing:
-            raise TrainingJobFailed(
-                f"{uri} has no {' and no '.join(missing)}: the entrypoint must write <SM_MODEL_DIR>/model "
-                "(an MLflow model) and <SM_MODEL_DIR>/metrics.json"
-            )
-        return out
+        return require_output(out, uri, "<SM_MODEL_DIR>")
 
     def cancel(self, handle: JobHandle) -> None:
         from botocore.exceptions import ClientError
 
         self.log.info("Stopping SageMaker training job %s", handle.job_id)
         try:
-            self._hook().get_conn().stop_training_job(TrainingJobName=handle.job_id)
+            self.hook.get_conn().stop_training_job(TrainingJobName=handle.job_id)
         except ClientError as err:
             # Stopping a job that already ended is a ValidationException: nothing left to stop.
             self.log.warning("Could not stop SageMaker training job %s: %s", handle.job_id, err)
@@ -416,10 +383,8 @@ class SageMakerBackend(TrainingBackend):
     def _model_artifacts_uri(self, job_name: str) -> str:
         return f"{self.config['output_path'].rstrip('/')}/{job_name}/output/model.tar.gz"
 
-    def _upload_code(self, hook, spec: TrainingJobSpec, job_name: str) -> str:
-        entrypoint = os.path.abspath(spec.entrypoint)
-        if not os.path.isfile(entrypoint):
-            raise DataInputError(f"training entrypoint {spec.entrypoint!r} is not a file")
+    def _upload_code(self, spec: TrainingJobSpec, job_name: str) -> str:
+        entrypoint = require_entrypoint(spec)
         default = f"{self.config['output_path'].rstrip('/')}/{job_name}/source/sourcedir.tar.gz"
         uri = self.config.get("code_path") or default
         if uri.endswith("/"):
@@ -429,79 +394,56 @@ class SageMakerBackend(TrainingBackend):
         self.log.info(
             "Uploading %s (%d bytes, folder of %s) to %s", "sourcedir.tar.gz", len(data), entrypoint, uri
         )
-        hook.s3_hook.load_bytes(data, key=key, bucket_name=bucket, replace=True)
+        self.hook.s3_hook.load_bytes(data, key=key, bucket_name=bucket, replace=True)
         return uri
 
-    def _resolve_name(self, hook, base: str) -> tuple[str, dict[str, Any] | None]:
-        """The job to reattach to, or the free name to start one under.
+    def _resolve_name(self, spec: TrainingJobSpec) -> tuple[str, dict[str, Any] | None]:
+        """The job of this task to reattach to, or the free name to start one under (training job
+        names are unique forever: after a failed try, ``<name>-r2`` ...)."""
 
-        Training job names are unique forever: a job of this task that failed or was stopped
-        keeps its name, so a re-run starts ``<name>-r2``, ``-r3`` ... while a live or completed
-        job is reattached to.
-        """
-        for attempt in range(1, MAX_RERUNS + 1):
-            name = base if attempt == 1 else f"{base[: 63 - len(str(attempt)) - 2].rstrip('-')}-r{attempt}"
-            described = self._describe(hook, name)
-            if described is None:
-                return name, None
-            if described["TrainingJobStatus"] not in ("Failed", "Stopped"):
-                return name, described
-            self.log.info(
-                "SageMaker job %s of an earlier try ended %s: this run starts a new job",
-                name,
-                described["TrainingJobStatus"],
-            )
-        raise TrainingJobFailed(
-            f"{MAX_RERUNS} SageMaker jobs named {base}[-rN] already failed; not starting another"
-        )
+        def find(name: str) -> tuple[dict[str, Any], str] | None:
+            described = self._describe(name)
+            return None if described is None else (described, _status_of(described))
 
-    @staticmethod
-    def _describe(hook, job_name: str) -> dict[str, Any] | None:
+        return self.reattach_or_rename(job_name_for(spec), find, MAX_JOB_NAME)
+
+    def _describe(self, job_name: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
         try:
-            return hook.describe_training_job(job_name)
+            return self.hook.describe_training_job(job_name)
         except ClientError as err:
             error = err.response.get("Error", {})
             if error.get("Code") == "ValidationException" and "find" in str(error.get("Message", "")).lower():
                 return None
             raise
 
-    def _handle_from(
-        self, described: dict[str, Any], region: str, previous: JobHandle | None = None
-    ) -> JobHandle:
+    def _handle_from(self, described: dict[str, Any], previous: JobHandle | None = None) -> JobHandle:
         job_name = described["TrainingJobName"]
-        sm_status = described["TrainingJobStatus"]
-        status = _STATUS.get(sm_status, "running")
-        message = None
-        if status == "failed":
-            reason = described.get("FailureReason") or "no reason given"
-            message = f"SageMaker training job {job_name} failed: {reason}"
-        elif status == "cancelled":
-            message = f"SageMaker training job {job_name} was stopped"
-        elif status == "succeeded":
-            message = f"SageMaker training job {job_name} completed"
-        details = dict(previous.details) if previous else {}
-        details.update(
-            {
-                "arn": described.get("TrainingJobArn"),
-                "region": region,
-                "sagemaker_status": sm_status,
-                "secondary_status": described.get("SecondaryStatus"),
-                "model_artifacts": (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-                or self._model_artifacts_uri(job_name),
-            }
-        )
+        region = (previous.details.get("region") if previous else None) or self.region
+        details = {
+            "arn": described.get("TrainingJobArn"),
+            "region": region,
+            "sagemaker_status": described["TrainingJobStatus"],
+            "secondary_status": described.get("SecondaryStatus"),
+            "model_artifacts": (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+            or self._model_artifacts_uri(job_name),
+        }
         if described.get("BillableTimeInSeconds") is not None:
             details["billable_seconds"] = described["BillableTimeInSeconds"]
-        return JobHandle(
-            backend=self.name,
-            job_id=job_name,
+        return self.job_handle(
+            job_name,
+            described["TrainingJobStatus"],
+            _status_of(described),
             console_url=console_url(region, job_name),
-            status=status,
-            message=message,
             details=details,
+            previous=previous,
+            reason=lambda: described.get("FailureReason"),
         )
+
+
+def _status_of(described: dict[str, Any]) -> str:
+    return _STATUS.get(described["TrainingJobStatus"], "running")
 
 
 def _extract(archive: str, dest: str, what: str) -> None:

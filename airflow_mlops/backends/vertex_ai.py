@@ -8,70 +8,67 @@ same arguments. ``base_output_directory`` is set so Vertex exports ``AIP_MODEL_D
 (``<base>/model/``); the script receives that folder's Cloud Storage FUSE path (``/gcs/...``) as
 ``--output-dir`` and the data URIs as FUSE paths too, so it needs no GCS client. The Google
 provider's ``CustomJobHook`` creates, reads and cancels the job; the wait happens in the
-triggerer (:class:`VertexAICustomJobTrigger`, over the provider's ``CustomJobAsyncHook``). See
+triggerer (:class:`~airflow_mlops.triggers.vertex_ai.VertexAICustomJobTrigger`). See
 docs/backends/vertex_ai.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import os
-import re
-import tarfile
-import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_mlops.backends.base import JobHandle, TrainingBackend, TrainingJobSpec
-from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed, require_extra
+from airflow_mlops.backends.base import (
+    JobHandle,
+    TrainingBackend,
+    TrainingJobSpec,
+    job_name_for,
+    job_status,
+    require_entrypoint,
+    require_output,
+    source_files,
+    tar_gz,
+)
+from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed
+from airflow_mlops.triggers.vertex_ai import TERMINAL_STATES
 
 if TYPE_CHECKING:
     import logging
+
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+    from airflow.triggers.base import BaseTrigger
 
 DEFAULT_REGION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-4"
 DEFAULT_EXECUTOR_IMAGE = "{prefix}-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
 PACKAGE = "mlops_trainer"
-_SKIP_NAMES = {"__pycache__", ".git", ".ipynb_checkpoints", ".pytest_cache", ".DS_Store"}
 
-# JobState names -> JobHandle.status
-_STATUS = {
-    "JOB_STATE_SUCCEEDED": "succeeded",
-    "JOB_STATE_FAILED": "failed",
-    "JOB_STATE_EXPIRED": "failed",
-    "JOB_STATE_PARTIALLY_SUCCEEDED": "failed",
-    "JOB_STATE_PAUSED": "failed",
-    "JOB_STATE_CANCELLED": "cancelled",
-}
-# ... and -> the trigger event's status
-_EVENT_STATUS = {"succeeded": "success", "failed": "failed", "cancelled": "cancelled"}
-
-_CONFIG_KEYS = {
-    "gcp_conn_id",
-    "impersonation_chain",
-    "project_id",
-    "region",
-    "staging_bucket",
-    "executor_image_uri",
-    "container_image_uri",
-    "command",
-    "machine_type",
-    "replica_count",
-    "accelerator_type",
-    "accelerator_count",
-    "boot_disk_size_gb",
-    "service_account",
-    "network",
-    "labels",
-    "requirements",
-    "environment",
-    "timeout_seconds",
-}
+_CONFIG_KEYS = frozenset(
+    {
+        "gcp_conn_id",
+        "impersonation_chain",
+        "project_id",
+        "region",
+        "staging_bucket",
+        "executor_image_uri",
+        "container_image_uri",
+        "command",
+        "machine_type",
+        "replica_count",
+        "accelerator_type",
+        "accelerator_count",
+        "boot_disk_size_gb",
+        "service_account",
+        "network",
+        "labels",
+        "requirements",
+        "environment",
+        "timeout_seconds",
+    }
+)
 
 
 def executor_image_for(region: str) -> str:
@@ -100,27 +97,10 @@ def _split_gs(uri: str, what: str) -> tuple[str, str]:
     return bucket, key
 
 
-def display_name_for(name: str) -> str:
-    """Vertex display names are at most 128 characters."""
-    return name if len(name) <= 128 else name[:119] + "-" + _digest(name)
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _path_name(name: str) -> str:
-    """A Cloud Storage path segment for the job (stable per job name)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "mlops-train"
-    return safe if safe == name else f"{safe[:100]}-{_digest(name)}"
-
-
 def build_python_package(source_dir: str, requirements: list[str]) -> bytes:
     """A source distribution (``mlops_trainer-0.0.0.tar.gz``) whose package holds ``source_dir``.
 
-    Reproducible (sorted names, zero mtimes): the same code gives the same bytes.
+    Reproducible: the same code gives the same bytes.
     """
     root = f"{PACKAGE}-0.0.0"
     setup_py = (
@@ -141,112 +121,8 @@ def build_python_package(source_dir: str, requirements: list[str]) -> bytes:
     has_init = os.path.exists(os.path.join(source_dir, "__init__.py"))
     if not has_init:
         members.append((f"{root}/{PACKAGE}/__init__.py", b""))
-    for base, dirs, files in os.walk(source_dir):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_NAMES)
-        for name in sorted(files):
-            if name in _SKIP_NAMES or name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(base, name)
-            with open(path, "rb") as fh:
-                members.append((f"{root}/{PACKAGE}/{os.path.relpath(path, source_dir)}", fh.read()))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for arcname, data in members:
-            info = tarfile.TarInfo(arcname)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-class VertexAICustomJobTrigger(BaseTrigger):
-    """
-    Wait for a Vertex AI ``CustomJob`` in the triggerer and fire one event when it ends.
-
-    The Google provider's Vertex triggers wait for training *pipelines*, not custom jobs; this one
-    polls ``GetCustomJob`` through the provider's ``CustomJobAsyncHook`` (async gRPC client, the
-    event loop never blocks). Event: ``{"status": "success" | "failed" | "cancelled" | "timeout" |
-    "error", "job_id", "message", "state"}``.
-
-    :param conn_id: Google Cloud connection.
-    :param project_id: project of the job.
-    :param location: region of the job.
-    :param job_id: numeric id of the custom job.
-    :param poll_interval: seconds between two reads.
-    :param timeout: seconds to wait before a ``timeout`` event (None: no limit); the job keeps running.
-    :param impersonation_chain: optional service account(s) to impersonate.
-    """
-
-    def __init__(
-        self,
-        conn_id: str,
-        project_id: str,
-        location: str,
-        job_id: str,
-        poll_interval: float = 60.0,
-        timeout: float | None = None,
-        impersonation_chain: str | list[str] | None = None,
-    ) -> None:
-        super().__init__()
-        self.conn_id = conn_id
-        self.project_id = project_id
-        self.location = location
-        self.job_id = job_id
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.impersonation_chain = impersonation_chain
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            "airflow_mlops.backends.vertex_ai.VertexAICustomJobTrigger",
-            {
-                "conn_id": self.conn_id,
-                "project_id": self.project_id,
-                "location": self.location,
-                "job_id": self.job_id,
-                "poll_interval": self.poll_interval,
-                "timeout": self.timeout,
-                "impersonation_chain": self.impersonation_chain,
-            },
-        )
-
-    def _event(self, status: str, message: str, state: str | None) -> TriggerEvent:
-        return TriggerEvent({"status": status, "job_id": self.job_id, "message": message, "state": state})
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobAsyncHook
-
-        hook = CustomJobAsyncHook(gcp_conn_id=self.conn_id, impersonation_chain=self.impersonation_chain)
-        deadline = None if self.timeout is None else time.monotonic() + float(self.timeout)
-        state: str | None = None
-        try:
-            client = await hook.get_job_service_client(region=self.location)
-            while True:
-                job = await hook.get_custom_job(
-                    project_id=self.project_id, location=self.location, job_id=self.job_id, client=client
-                )
-                if job.state.name != state:
-                    state = job.state.name
-                    self.log.info("Vertex AI custom job %s is %s", self.job_id, state)
-                outcome = _STATUS.get(state)
-                if outcome is not None:
-                    message = f"Vertex AI custom job {job.name} ended {state}"
-                    if job.error and job.error.message:
-                        message += f": {job.error.message}"
-                    yield self._event(_EVENT_STATUS[outcome], message, state)
-                    return
-                if deadline is not None and time.monotonic() + self.poll_interval > deadline:
-                    yield self._event(
-                        "timeout",
-                        f"Vertex AI custom job {self.job_id} still {state} after {self.timeout}s of waiting "
-                        "(the job keeps running)",
-                        state,
-                    )
-                    return
-                await asyncio.sleep(self.poll_interval)
-        except Exception as err:
-            message = f"cannot read Vertex AI custom job {self.job_id}: {type(err).__name__}: {err}"
-            yield self._event("error", message, state)
+    members += [(f"{root}/{PACKAGE}/{relpath}", data) for relpath, data in source_files(source_dir)]
+    return tar_gz(members)
 
 
 class VertexAIBackend(TrainingBackend):
@@ -263,20 +139,14 @@ class VertexAIBackend(TrainingBackend):
     """
 
     name = "vertex_ai"
+    title = "Vertex AI"
+    job_noun = "Vertex AI custom job"
     extra = "google"
+    requires = ("airflow.providers.google.cloud.hooks.vertex_ai.custom_job",)
+    config_keys = _CONFIG_KEYS
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
-        require_extra(
-            "airflow.providers.google.cloud.hooks.vertex_ai.custom_job",
-            "The Vertex AI training backend",
-            "google",
-        )
-        unknown = sorted(set(self.config) - _CONFIG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"backend_config: unknown Vertex AI key(s) {unknown}; valid keys: {sorted(_CONFIG_KEYS)}"
-            )
         if not self.config.get("staging_bucket"):
             raise ValueError(
                 "backend_config['staging_bucket'] (gs://bucket[/prefix]) is required for Vertex AI"
@@ -291,20 +161,23 @@ class VertexAIBackend(TrainingBackend):
         self.conn_id: str = self.config.get("gcp_conn_id", "google_cloud_default")
         self.region: str = self.config.get("region", DEFAULT_REGION)
 
-    def _hook(self):
+    @cached_property
+    def hook(self) -> CustomJobHook:
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
         return CustomJobHook(
             gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain")
         )
 
-    def _gcs(self):
+    @cached_property
+    def gcs(self) -> GCSHook:
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
         return GCSHook(gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain"))
 
-    def _project(self, hook) -> str:
-        project = self.config.get("project_id") or hook.project_id
+    @cached_property
+    def project(self) -> str:
+        project = self.config.get("project_id") or self.hook.project_id
         if not project:
             raise ValueError(
                 "no Google Cloud project: set backend_config['project_id'] or the project of connection "
@@ -313,12 +186,20 @@ class VertexAIBackend(TrainingBackend):
         return project
 
     def _base_output(self, job_name: str) -> str:
-        return f"{self.config['staging_bucket'].rstrip('/')}/{_path_name(job_name)}"
+        return f"{self.config['staging_bucket'].rstrip('/')}/{job_name}"
 
     # ------------------------------------------------------------------ interface
 
+    def validate(self, spec: TrainingJobSpec) -> None:
+        if not self.config.get("container_image_uri"):  # a user container holds its own code
+            require_entrypoint(spec)
+        _split_gs(spec.train_data, "train_data")
+        if spec.validation_data:
+            _split_gs(spec.validation_data, "validation_data")
+
     def build_custom_job(self, spec: TrainingJobSpec, package_uri: str | None):
-        """The ``google.cloud.aiplatform_v1.CustomJob`` for ``spec``."""
+        """The ``google.cloud.aiplatform_v1.CustomJob`` for a validated ``spec``; ``package_uri``
+        is the uploaded source distribution (None with a user container)."""
         from google.cloud.aiplatform_v1.types import (
             ContainerSpec,
             CustomJob,
@@ -334,12 +215,12 @@ class VertexAIBackend(TrainingBackend):
         from google.protobuf.duration_pb2 import Duration
 
         cfg = self.config
-        job_name = spec.job_name or "mlops-train"
+        if not (package_uri or cfg.get("container_image_uri")):
+            raise ValueError("build_custom_job needs the package URI unless a user container is set")
+        job_name = job_name_for(spec)
         base_output = self._base_output(job_name)
-        _split_gs(spec.train_data, "train_data")
         args = ["--train", fuse_path(spec.train_data)]
         if spec.validation_data:
-            _split_gs(spec.validation_data, "validation_data")
             args += ["--validation", fuse_path(spec.validation_data)]
         # AIP_MODEL_DIR is <base_output_directory>/model/: give the script its FUSE path.
         args += ["--params", json.dumps(spec.params, sort_keys=True)]
@@ -386,15 +267,12 @@ class VertexAIBackend(TrainingBackend):
         if cfg.get("timeout_seconds"):
             job_spec.scheduling = Scheduling(timeout=Duration(seconds=int(cfg["timeout_seconds"])))
         labels = {"airflow-mlops": "train", **{str(k): str(v) for k, v in cfg.get("labels", {}).items()}}
-        return CustomJob(display_name=display_name_for(job_name), job_spec=job_spec, labels=labels)
+        return CustomJob(display_name=job_name, job_spec=job_spec, labels=labels)
 
     def submit(self, spec: TrainingJobSpec) -> JobHandle:
-        job_name = spec.job_name or "mlops-train"
-        hook = self._hook()
-        project = self._project(hook)
-        self.build_custom_job(spec, "gs://validate/only.tar.gz")  # bad input fails before any call
-
-        existing = self._find_existing(hook, project, display_name_for(job_name))
+        self.validate(spec)
+        job_name = job_name_for(spec)
+        existing = self._find_existing(job_name)
         if existing is not None:
             self.log.info(
                 "Vertex AI custom job %s (%s) already exists and is %s: reattaching instead of starting a second one",
@@ -402,7 +280,7 @@ class VertexAIBackend(TrainingBackend):
                 existing.name,
                 existing.state.name,
             )
-            return self._handle_from(existing, project)
+            return self._handle_from(existing)
 
         package_uri = None
         if not self.config.get("container_image_uri"):
@@ -411,23 +289,30 @@ class VertexAIBackend(TrainingBackend):
         self.log.info(
             "Creating Vertex AI custom job %s in %s/%s on %s x %s, output %s",
             custom_job.display_name,
-            project,
+            self.project,
             self.region,
             self.config.get("replica_count", 1),
             self.config.get("machine_type", DEFAULT_MACHINE_TYPE),
             custom_job.job_spec.base_output_directory.output_uri_prefix,
         )
-        created = hook.create_custom_job(project_id=project, region=self.region, custom_job=custom_job)
-        handle = self._handle_from(created, project)
+        created = self.hook.create_custom_job(
+            project_id=self.project, region=self.region, custom_job=custom_job
+        )
+        handle = self._handle_from(created)
         return handle if not handle.done else replace(handle, status="submitted")
 
+    def find_job(self, spec: TrainingJobSpec) -> JobHandle | None:
+        existing = self._find_existing(job_name_for(spec))
+        return None if existing is None else self._handle_from(existing)
+
     def poll(self, handle: JobHandle) -> JobHandle:
-        hook = self._hook()
         project = handle.details["project_id"]
-        job = hook.get_custom_job(project_id=project, region=self.region, custom_job=handle.job_id)
-        return self._handle_from(job, project, handle)
+        job = self.hook.get_custom_job(project_id=project, region=self.region, custom_job=handle.job_id)
+        return self._handle_from(job, handle)
 
     def trigger(self, handle: JobHandle, poll_interval: float) -> BaseTrigger | None:
+        from airflow_mlops.triggers.vertex_ai import VertexAICustomJobTrigger
+
         timeout = self.config.get("timeout_seconds")
         return VertexAICustomJobTrigger(
             conn_id=self.conn_id,
@@ -440,13 +325,12 @@ class VertexAIBackend(TrainingBackend):
         )
 
     def handle_event(self, handle: JobHandle, event: dict[str, Any]) -> JobHandle:
-        return self.reconcile_event(handle, event, "Vertex AI", "state")
+        return self.reconcile_event(handle, event, "state")
 
     def fetch_output(self, handle: JobHandle, local_dir: str) -> str:
         model_dir = handle.details["model_dir"].rstrip("/") + "/"
         bucket, prefix = _split_gs(model_dir, "the job's model directory")
-        gcs = self._gcs()
-        names = [n for n in gcs.list(bucket, prefix=prefix) if not n.endswith("/")]
+        names = [n for n in self.gcs.list(bucket, prefix=prefix) if not n.endswith("/")]
         self.log.info("Downloading %d file(s) of %s from %s", len(names), handle.job_id, model_dir)
         out = os.path.join(local_dir, "output")
         root = os.path.realpath(out)
@@ -455,19 +339,13 @@ class VertexAIBackend(TrainingBackend):
             if not target.startswith(root + os.sep):
                 raise TrainingJobFailed(f"refusing to download gs://{bucket}/{name} outside {out}")
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            gcs.download(bucket_name=bucket, object_name=name, filename=target)
-        missing = [p for p in ("model", "metrics.json") if not os.path.exists(os.path.join(out, p))]
-        if missing:
-            raise TrainingJobFailed(
-                f"{model_dir} has no {' and no '.join(missing)}: the entrypoint must write "
-                "<AIP_MODEL_DIR>/model (an MLflow model) and <AIP_MODEL_DIR>/metrics.json"
-            )
-        return out
+            self.gcs.download(bucket_name=bucket, object_name=name, filename=target)
+        return require_output(out, model_dir, "<AIP_MODEL_DIR>")
 
     def cancel(self, handle: JobHandle) -> None:
         self.log.info("Cancelling Vertex AI custom job %s", handle.job_id)
         try:
-            self._hook().cancel_custom_job(
+            self.hook.cancel_custom_job(
                 project_id=handle.details["project_id"], region=self.region, custom_job=handle.job_id
             )
         except Exception as err:  # an ended job cannot be cancelled: nothing left to stop
@@ -487,9 +365,7 @@ class VertexAIBackend(TrainingBackend):
         return ["mlflow"]
 
     def _upload_package(self, spec: TrainingJobSpec, job_name: str) -> str:
-        entrypoint = os.path.abspath(spec.entrypoint)
-        if not os.path.isfile(entrypoint):
-            raise DataInputError(f"training entrypoint {spec.entrypoint!r} is not a file")
+        entrypoint = require_entrypoint(spec)
         source_dir = os.path.dirname(entrypoint)
         data = build_python_package(source_dir, self._requirements(source_dir))
         uri = f"{self._base_output(job_name)}/code/{PACKAGE}-0.0.0.tar.gz"
@@ -497,13 +373,14 @@ class VertexAIBackend(TrainingBackend):
         self.log.info(
             "Uploading the training package (%d bytes, folder of %s) to %s", len(data), entrypoint, uri
         )
-        self._gcs().upload(bucket_name=bucket, object_name=key, data=data, mime_type="application/gzip")
+        self.gcs.upload(bucket_name=bucket, object_name=key, data=data, mime_type="application/gzip")
         return uri
 
-    def _find_existing(self, hook, project: str, display_name: str):
-        """The newest job of this name that is live or succeeded (a failed one is retried afresh)."""
-        jobs = hook.list_custom_jobs(
-            project_id=project,
+    def _find_existing(self, display_name: str) -> Any | None:
+        """The newest job of this name that is live or succeeded (Vertex display names are not
+        unique: a failed or cancelled one stays listed, and a re-run trains afresh)."""
+        jobs = self.hook.list_custom_jobs(
+            project_id=self.project,
             region=self.region,
             page_size=None,
             page_token=None,
@@ -513,45 +390,35 @@ class VertexAIBackend(TrainingBackend):
         candidates = [
             job
             for job in jobs
-            if job.display_name == display_name and _STATUS.get(job.state.name) not in ("failed", "cancelled")
+            if job.display_name == display_name
+            and job_status(job.state.name, TERMINAL_STATES) not in ("failed", "cancelled")
         ]
         if not candidates:
             return None
         return max(candidates, key=lambda job: job.create_time.timestamp() if job.create_time else 0)
 
-    def _handle_from(self, job: Any, project: str, previous: JobHandle | None = None) -> JobHandle:
+    def _handle_from(self, job: Any, previous: JobHandle | None = None) -> JobHandle:
         state = job.state.name
-        status = _STATUS.get(state, "running")
         job_id = job.name.rsplit("/", 1)[-1]
-        message = None
-        if status == "failed":
-            reason = job.error.message if job.error and job.error.message else "no reason given"
-            message = f"Vertex AI custom job {job_id} ended {state}: {reason}"
-        elif status == "cancelled":
-            message = f"Vertex AI custom job {job_id} was cancelled"
-        elif status == "succeeded":
-            message = f"Vertex AI custom job {job_id} succeeded"
+        project = previous.details["project_id"] if previous else self.project
         base = job.job_spec.base_output_directory.output_uri_prefix
         if not base:
             raise MlopsError(
                 f"Vertex AI custom job {job.name} has no base_output_directory: cannot find its model"
             )
-        details = dict(previous.details) if previous else {}
-        details.update(
-            {
+        return self.job_handle(
+            job_id,
+            state,
+            job_status(state, TERMINAL_STATES),
+            console_url=f"https://console.cloud.google.com/ai/platform/locations/{self.region}/training/"
+            f"{job_id}?project={project}",
+            details={
                 "resource_name": job.name,
                 "project_id": project,
                 "region": self.region,
                 "state": state,
                 "model_dir": base.rstrip("/") + "/model/",
-            }
-        )
-        return JobHandle(
-            backend=self.name,
-            job_id=job_id,
-            console_url=f"https://console.cloud.google.com/ai/platform/locations/{self.region}/training/{job_id}"
-            f"?project={project}",
-            status=status,
-            message=message,
-            details=details,
+            },
+            previous=previous,
+            reason=lambda: job.error.message if job.error else None,
         )

@@ -15,7 +15,12 @@ from typing import Any
 
 from airflow_mlops.core import tags
 
-_JOB_NAME_MAX = 63  # SageMaker's limit; Vertex AI and Azure ML accept at least as much
+# The strictest of the services' job-name rules, SageMaker's ([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62});
+# Azure ML (letters, digits, '-', '_', up to 255) and Vertex AI display names (up to 128
+# characters) and Cloud Storage path segments accept every name that meets it. Stricter still here:
+# a leading letter and no "--", so a name also reads well as a folder or a label.
+_JOB_NAME_MAX = 63
+_VALID_JOB_NAME = re.compile(r"[A-Za-z](-?[A-Za-z0-9])*")
 
 
 def file_hash(path: str) -> str:
@@ -66,6 +71,19 @@ def job_name(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str
     if not name[0].isalpha():
         name = "j" + name[: _JOB_NAME_MAX - 1]
     return name
+
+
+def safe_job_name(name: str) -> str:
+    """``name`` when it is valid on every backend (the rule :func:`job_name` meets), else a valid
+    name made from it that ends in a hash of the original, so two names that clean up alike
+    (``a_b``, ``a.b``) stay apart. Stable: the same input gives the same name."""
+    if len(name) <= _JOB_NAME_MAX and _VALID_JOB_NAME.fullmatch(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    head = _slug(name)[: _JOB_NAME_MAX - len(digest) - 2].rstrip("-")
+    if not head[:1].isalpha():
+        head = "j" + head
+    return f"{head}-{digest}"
 
 
 def _slug(text: str) -> str:

@@ -22,6 +22,13 @@ CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1", "precision", "recal
 REGRESSION_METRICS: tuple[str, ...] = ("rmse", "mae", "r2")
 SUPPORTED_METRICS: tuple[str, ...] = CLASSIFICATION_METRICS + REGRESSION_METRICS
 _LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+# The values each metric can take: a bound outside them is never met, or always.
+_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(CLASSIFICATION_METRICS, (0.0, 1.0)),
+    "rmse": (0.0, math.inf),
+    "mae": (0.0, math.inf),
+    "r2": (-math.inf, 1.0),
+}
 
 
 def check_metric(metric: str) -> str:
@@ -54,6 +61,79 @@ def task_of_all(metrics: Iterable[str]) -> str:
 def family(metric: str) -> tuple[str, ...]:
     """All metrics of ``metric``'s task: evaluation records them as a baseline for later checks."""
     return CLASSIFICATION_METRICS if task_of(metric) == "classification" else REGRESSION_METRICS
+
+
+def finite_number(value: Any, setting: str) -> float:
+    """``value`` as a finite float (a number or a numeric string, not a boolean).
+
+    :raises ValueError: naming ``setting`` when it is not one.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{setting} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{setting} must be a number, got {value!r}") from err
+    if not math.isfinite(number):
+        raise ValueError(f"{setting} must be a finite number, got {value!r}")
+    return number
+
+
+def check_bound(metric: str, value: Any, setting: str) -> float:
+    """``value`` as a bound on ``metric`` (a floor for scores, a ceiling for errors).
+
+    :param setting: the argument it comes from, for the message (``"thresholds['accuracy']"``).
+    :raises ValueError: naming ``setting`` when ``value`` is not a finite number the metric can
+        take: NaN would fail every model, a negative accuracy floor would pass every one.
+    """
+    check_metric(metric)
+    bound = finite_number(value, setting)
+    low, high = _RANGES[metric]
+    if not low <= bound <= high:
+        if math.isinf(high):
+            span = f"{low:g} or more"
+        elif math.isinf(low):
+            span = f"{high:g} or less"
+        else:
+            span = f"between {low:g} and {high:g}"
+        raise ValueError(f"{setting} must be {span} ({metric} cannot be outside that range), got {value!r}")
+    return bound
+
+
+def split_labelled(df: Any, target: str, what: str) -> tuple[Any, Any]:
+    """Features and labels of a labelled table.
+
+    :param df: the table.
+    :param target: its label column.
+    :param what: the input in words, for messages: the setting and its URI (``"data s3://..."``).
+    :return: ``(X, y)``: every column but ``target``, and ``target``.
+    :raises ValueError: the target column is missing or has missing values.
+    """
+    if target not in df.columns:
+        raise ValueError(f"{what} has no target column {target!r}; columns: {list(df.columns)}")
+    missing = int(df[target].isna().sum())
+    if missing:
+        raise ValueError(f"{what}: target column {target!r} has {missing} missing values")
+    return df.drop(columns=[target]), df[target]
+
+
+def align_features(model: Any, X: Any, what: str, *, model_label: str = "the model") -> Any:
+    """``X`` restricted to, and ordered as, the columns ``model`` was trained on.
+
+    A model that records its training columns (scikit-learn's ``feature_names_in_``) gets exactly
+    those; any other model gets ``X`` as it is.
+
+    :param what: the input in words, for messages (``"eval_data s3://..."``).
+    :param model_label: the model in words, for messages (``"churn v7"``).
+    :raises ValueError: naming the columns ``X`` lacks.
+    """
+    features = getattr(model, "feature_names_in_", None)
+    if features is None:
+        return X
+    missing = [c for c in features if c not in X.columns]
+    if missing:
+        raise ValueError(f"{what} lacks columns {missing} that {model_label} was trained on")
+    return X[list(features)]
 
 
 def score(model: Any, X: Any, y: Any, metrics: list[str]) -> dict[str, float]:

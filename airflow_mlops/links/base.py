@@ -48,12 +48,14 @@ class MlopsReportLink(XComUrlLink):
     """
 
     name = "Report"
+    uri_key = tags.XCOM_REPORT_URI
+    """The XCom key under which the task stores the report's URI."""
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.sdk.configuration import conf
         from airflow.sdk.execution_time.xcom import XCom
 
-        uri: Any = XCom.get_value(key=tags.XCOM_REPORT_URI, ti_key=ti_key)
+        uri: Any = XCom.get_value(key=self.uri_key, ti_key=ti_key)
         if not uri:
             return ""
         if str(uri).startswith(("http://", "https://")):
@@ -65,4 +67,4 @@ class MlopsReportLink(XComUrlLink):
     def persist(cls, context: Context, url: str | None) -> None:
         """Store the report's URI (the link itself is made from it when the task finishes)."""
         if url:
-            context["ti"].xcom_push(key=tags.XCOM_REPORT_URI, value=url)
+            context["ti"].xcom_push(key=cls.uri_key, value=url)

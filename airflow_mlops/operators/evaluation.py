@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_mlops.core.evaluation import BOOTSTRAP_CHOICES, PROMOTE, check_thresholds
-from airflow_mlops.core.metrics import check_metric, family, task_of
+from airflow_mlops.core.evaluation import BOOTSTRAP_CHOICES, ON_REJECT_CHOICES, PROMOTE, check_thresholds
+from airflow_mlops.core.metrics import check_metric, family, finite_number, task_of
 from airflow_mlops.exceptions import DataInputError, ModelRejected, RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
+from airflow_mlops.scoring import labelled_data, score_version
 from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
-
-ON_REJECT_CHOICES = ("skip", "fail")
 
 
 class EvaluateModelOperator(BaseOperator):
@@ -41,7 +41,8 @@ class EvaluateModelOperator(BaseOperator):
     On reject the record is pushed first, then ``on_reject="skip"`` skips this task (and with it a
     downstream promotion), ``"fail"`` raises :class:`~airflow_mlops.exceptions.ModelRejected`.
     With no champion and ``bootstrap="fail"`` the task fails whatever ``on_reject`` says: a
-    missing champion is a set-up problem, not a bad candidate.
+    missing champion is a set-up problem, not a bad candidate
+    (:func:`airflow_mlops.core.evaluation.reject_outcome`).
 
     :param model_name: registered model name.
     :param candidate_version: version to evaluate (e.g. ``{{ ti.xcom_pull('train')['model_version'] }}``).
@@ -55,7 +56,7 @@ class EvaluateModelOperator(BaseOperator):
     :param min_improvement: margin (metric units) by which the candidate must beat the champion;
         a tie keeps the champion; a negative value tolerates a small regression.
     :param thresholds: absolute bounds on the candidate, ``{"accuracy": 0.8}``: a floor for scores,
-        a ceiling for errors (rmse, mae).
+        a ceiling for errors (rmse, mae). A dict, or a JSON object as a string (templated or not).
     :param champion_alias: alias of the current champion.
     :param bootstrap: ``"promote"`` or ``"fail"`` when no version holds ``champion_alias``.
     :param on_reject: ``"skip"`` or ``"fail"``.
@@ -98,12 +99,17 @@ class EvaluateModelOperator(BaseOperator):
             raise ValueError(f"bootstrap must be one of {BOOTSTRAP_CHOICES}, got {bootstrap!r}")
         if on_reject not in ON_REJECT_CHOICES:
             raise ValueError(f"on_reject must be one of {ON_REJECT_CHOICES}, got {on_reject!r}")
-        try:
-            min_improvement = float(min_improvement)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"min_improvement must be a number, got {min_improvement!r}") from err
+        min_improvement = finite_number(min_improvement, "min_improvement")
         if thresholds is not None and not is_templated(thresholds):
-            check_thresholds(thresholds)
+            try:
+                thresholds = json_object_arg("thresholds", thresholds)
+            except DataInputError as err:  # not a JSON object: a bad argument, at parse time
+                raise ValueError(str(err)) from None
+            if any(is_templated(bound) for bound in thresholds.values()):
+                for name in thresholds:  # the bounds are checked once rendered
+                    check_metric(name)
+            else:
+                thresholds = check_thresholds(thresholds)
             mixed = sorted(m for m in thresholds if task_of(m) != task_of(metric))
             if mixed:
                 raise ValueError(f"thresholds {mixed} are not {task_of(metric)} metrics like {metric!r}")
@@ -130,14 +136,13 @@ class EvaluateModelOperator(BaseOperator):
         try:
             return check_thresholds(value)
         except ValueError as err:
-            raise DataInputError(f"thresholds: {err}") from err
+            raise DataInputError(str(err)) from err
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from airflow_mlops.core import tags
-        from airflow_mlops.core.evaluation import decide
-        from airflow_mlops.io import load_table
+        from airflow_mlops.core.evaluation import decide, reject_outcome
 
         name = str(self.model_name)
         candidate = str(self.candidate_version).strip()
@@ -149,19 +154,11 @@ class EvaluateModelOperator(BaseOperator):
         wanted = list(dict.fromkeys([self.metric, *thresholds, *family(self.metric)]))
         required = [self.metric, *thresholds]
 
-        df = load_table(str(self.eval_data), conn_id=self.eval_conn_id, what="eval_data")
-        target = str(self.target)
-        if target not in df.columns:
-            raise DataInputError(
-                f"eval_data {self.eval_data} has no target column {target!r}; columns: {list(df.columns)}"
-            )
-        if df[target].isna().any():
-            raise DataInputError(
-                f"eval_data {self.eval_data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
-            )
-        X, y = df.drop(columns=[target]), df[target]
+        X, y = labelled_data(
+            str(self.eval_data), target=str(self.target), setting="eval_data", conn_id=self.eval_conn_id
+        )
         self.log.info(
-            "Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(df), self.metric
+            "Evaluating %s v%s on %s (%d rows) by %s", name, candidate, self.eval_data, len(y), self.metric
         )
 
         self.hook.get_model_version(name, version=candidate)
@@ -197,6 +194,7 @@ class EvaluateModelOperator(BaseOperator):
             alias=self.champion_alias,
             champion_error=champion_error,
         )
+        self._lineage = (record, self.hook.registry_uri)  # for get_openlineage_facets_on_complete
         for reason in record["reasons"]:
             self.log.info("Evaluation: %s", reason)
         self.log.info("Decision for %s v%s: %s", name, candidate, record["decision"].upper())
@@ -217,56 +215,36 @@ class EvaluateModelOperator(BaseOperator):
         if record["decision"] == PROMOTE:
             return record
         context["ti"].xcom_push(key="return_value", value=record)
-        summary = "; ".join(record["reasons"])
-        if champion_version is None and self.bootstrap == "fail":
-            raise ModelRejected(f"{name} v{candidate} rejected: {summary}", record=record)
-        if self.on_reject == "fail":
-            raise ModelRejected(f"{name} v{candidate} rejected: {summary}", record=record)
+        message = f"{name} v{candidate} rejected: {'; '.join(record['reasons'])}"
+        if reject_outcome(record, bootstrap=self.bootstrap, on_reject=self.on_reject) == "fail":
+            self.log.info(
+                "Failing: on_reject=%r, bootstrap=%r, champion %s",
+                self.on_reject,
+                self.bootstrap,
+                f"v{champion_version}" if champion_version else "none",
+            )
+            raise ModelRejected(message, record=record)
         self.log.info("on_reject='skip': skipping this task and the promotion after it")
-        raise AirflowSkipException(f"{name} v{candidate} rejected: {summary}")
+        raise AirflowSkipException(message)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import evaluation_lineage
+
+        return evaluation_lineage(self)
 
     def _score(
         self, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]
     ) -> dict[str, float]:
-        """Score one version on every metric in ``wanted``; failing a ``required`` one is an error,
-        others (roc_auc of a model without probabilities ...) are left out with a log line."""
-        from airflow_mlops.core.metrics import score
-
-        model = self.hook.load_model(name, version)
-        features = getattr(model, "feature_names_in_", None)
-        if features is not None:
-            missing = [c for c in features if c not in X.columns]
-            if missing:
-                raise DataInputError(
-                    f"eval_data {self.eval_data} lacks columns {missing} that {name} v{version} was trained on"
-                )
-            X = X[list(features)]
-        try:
-            out = score(model, X, y, wanted)
-        except Exception:
-            out = self._score_each(model, name, version, X, y, wanted, required)
+        out = score_version(
+            self.hook,
+            name,
+            version,
+            X,
+            y,
+            wanted,
+            required=required,
+            what=f"eval_data {self.eval_data}",
+            log=self.log,
+        )
         self.log.info("%s v%s metrics: %s", name, version, json.dumps(out, sort_keys=True))
-        return out
-
-    def _score_each(
-        self, model: Any, name: str, version: str, X: Any, y: Any, wanted: list[str], required: list[str]
-    ) -> dict[str, float]:
-        from airflow_mlops.core.metrics import score
-
-        out: dict[str, float] = {}
-        try:
-            out.update(score(model, X, y, required))
-        except ValueError as err:
-            raise DataInputError(f"cannot score {name} v{version} on {self.eval_data}: {err}") from err
-        except Exception as err:  # the model itself fails on this data (a pyfunc schema error ...)
-            raise DataInputError(
-                f"{name} v{version} fails to predict on {self.eval_data}: {type(err).__name__}: {err}"
-            ) from err
-        for metric in wanted:
-            if metric in out:
-                continue
-            try:
-                out.update(score(model, X, y, [metric]))
-            except Exception as err:
-                self.log.info("%s v%s: %s not computed (%s)", name, version, metric, err)
         return out

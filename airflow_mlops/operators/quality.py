@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_mlops.core import quality as q
+from airflow_mlops.core import tags
+from airflow_mlops.core.quality import (
+    RESULT_FORMATS,
+    SEVERITIES,
+    FailOn,
+    MissingColumnError,
+    Suite,
+    SuiteError,
+    compile_suite,
+    failure_message,
+    find_suite_file,
+    load_suite,
+    parse_fail_on,
+    render_html,
+    summary_metrics,
+    validate_frame,
+)
 from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
-from airflow_mlops.io import default_report_dir, write_report
+from airflow_mlops.hooks.mlflow import MlflowHook
+from airflow_mlops.io import default_report_dir, load_table, write_report
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
-
-    from airflow_mlops.hooks.mlflow import MlflowHook
 
 REPORT_HTML = "validation.html"
 REPORT_JSON = "validation.json"
@@ -91,15 +108,16 @@ class DataQualityGateOperator(BaseOperator):
             raise ValueError(
                 f"suite must be a file path or a list of expectation dicts, got {type(suite).__name__}"
             )
-        if not is_templated(fail_on) and fail_on not in q.FAIL_ON:
-            raise ValueError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {fail_on!r}")
-        if isinstance(result_format, str) and result_format.upper() not in q.RESULT_FORMATS:
+        if isinstance(result_format, str) and result_format.upper() not in RESULT_FORMATS:
             raise ValueError(
-                f"result_format must be one of {', '.join(q.RESULT_FORMATS)}, got {result_format!r}"
+                f"result_format must be one of {', '.join(RESULT_FORMATS)}, got {result_format!r}"
             )
+        # fail_on is checked once, where its value is known: a literal here (ValueError at parse
+        # time), a templated one in execute once rendered (DataInputError).
+        self._fail_on_templated = is_templated(fail_on)
         self.data = data
         self.suite = suite
-        self.fail_on = fail_on
+        self.fail_on = fail_on if self._fail_on_templated else parse_fail_on(fail_on)
         self.result_format = result_format.upper() if isinstance(result_format, str) else result_format
         self.report_dir = report_dir
         self.mlflow_conn_id = mlflow_conn_id
@@ -108,16 +126,10 @@ class DataQualityGateOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> MlflowHook:
-        from airflow_mlops.hooks.mlflow import MlflowHook
-
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.io import load_table
-
-        fail_on = str(self.fail_on).strip().lower()
-        if fail_on not in q.FAIL_ON:
-            raise DataInputError(f"fail_on must be one of {', '.join(q.FAIL_ON)}, got {self.fail_on!r}")
+        fail_on = self._checked_fail_on()
         data = str(self.data)
 
         # The suite first: a broken suite is reported before any data is read.
@@ -126,23 +138,19 @@ class DataQualityGateOperator(BaseOperator):
             "Suite %s: %d expectations (%s)",
             suite.source,
             len(suite.expectations),
-            ", ".join(f"{s}: {sum(e.severity == s for e in suite.expectations)}" for s in q.SEVERITIES),
+            ", ".join(f"{s}: {sum(e.severity == s for e in suite.expectations)}" for s in SEVERITIES),
         )
-        try:
-            compiled = q.compile_suite(suite)
-        except q.SuiteError as err:
-            raise DataInputError(str(err)) from err
+        with _as_input_error():
+            compiled = compile_suite(suite)
 
         df = load_table(data, conn_id=self.data_conn_id, what="quality gate data")
         self.log.info("Read %s: %d rows x %d columns", data, len(df), len(df.columns))
-        try:
-            q.check_columns(compiled, list(df.columns), data)
-        except q.MissingColumnError as err:
-            raise DataInputError(str(err)) from err
-
-        result = q.run_validation(df, compiled, self.result_format)
-        summary = q.summarize(result, fail_on=fail_on, row_count=len(df), data=data, suite=suite.source)
+        with _as_input_error():
+            summary, result = validate_frame(
+                df, compiled, fail_on=fail_on, result_format=self.result_format, data=data
+            )
         del df
+        self._lineage = (summary, result)  # for get_openlineage_facets_on_complete, also on failure
 
         summary["mlflow_run_id"] = None
         artefacts = self._write_report(context, summary, result)
@@ -153,52 +161,53 @@ class DataQualityGateOperator(BaseOperator):
         if not summary["success"]:
             # Downstream alerting reads the summary even though the task fails.
             context["ti"].xcom_push(key="return_value", value=summary)
-            raise DataQualityGateFailed(q.failure_message(summary), summary=summary)
+            raise DataQualityGateFailed(failure_message(summary), summary=summary)
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import quality_gate_lineage
+
+        return quality_gate_lineage(self)
 
     # ----------------------------------------------------------------------------------------
 
-    def _load_suite(self, context: Context) -> q.Suite:
-        suite = self.suite
-        if isinstance(suite, (str, os.PathLike)):
-            suite = self._resolve_suite_path(os.fspath(suite), context)
+    def _checked_fail_on(self) -> FailOn:
+        if not self._fail_on_templated:
+            return self.fail_on  # checked in __init__
         try:
-            return q.load_suite(suite)
-        except q.SuiteError as err:
+            return parse_fail_on(self.fail_on)
+        except ValueError as err:
             raise DataInputError(str(err)) from err
 
-    def _resolve_suite_path(self, path: str, context: Context) -> str:
-        if "://" in path or os.path.isabs(path) or os.path.exists(path):
-            return path
-        dag = context.get("dag") or getattr(self, "dag", None)
-        folders: list[str] = []
+    def _load_suite(self, context: Context) -> Suite:
+        suite = self.suite
+        with _as_input_error():
+            if isinstance(suite, (str, os.PathLike)):
+                path = os.fspath(suite)
+                suite = find_suite_file(path, self._suite_folders(context))
+                if suite != path:
+                    self.log.info("Suite %s found at %s", path, suite)
+            return load_suite(suite)
+
+    def _suite_folders(self, context: Context) -> list[str]:
+        """Where a relative suite path is looked up after the working directory: beside the DAG
+        file, then in the DAG's ``template_searchpath``."""
+        dag = context.get("dag") or self.get_dag()
         fileloc = getattr(dag, "fileloc", None)
-        if fileloc:
-            folders.append(os.path.dirname(fileloc))
+        folders = [os.path.dirname(fileloc)] if fileloc else []
         searchpath = getattr(dag, "template_searchpath", None) or []
         folders.extend([searchpath] if isinstance(searchpath, str) else list(searchpath))
-        for folder in folders:
-            candidate = os.path.join(folder, path)
-            if os.path.exists(candidate):
-                self.log.info("Suite %s found at %s", path, candidate)
-                return candidate
-        looked = [os.path.abspath(path), *(os.path.join(f, path) for f in folders)]
-        raise DataInputError(f"suite file not found: {path} (looked in: {', '.join(looked)})")
-
-    def _report_dir(self, context: Context) -> str:
-        if self.report_dir:
-            return str(self.report_dir)
-        return default_report_dir("quality", context)
+        return folders
 
     def _write_report(
         self, context: Context, summary: dict[str, Any], result: dict[str, Any]
     ) -> dict[str, str]:
         """Write the HTML page and the full result; returns ``{file name: text}``."""
-        folder = self._report_dir(context)
+        folder = str(self.report_dir) if self.report_dir else default_report_dir("quality", context)
         artefacts = {REPORT_JSON: json.dumps(result, indent=1, default=str)}
         summary["result_uri"] = write_report(folder, REPORT_JSON, artefacts[REPORT_JSON])
         # the page links the JSON by its file name, which sits beside it
-        artefacts[REPORT_HTML] = q.render_html(summary, result, result_link=REPORT_JSON)
+        artefacts[REPORT_HTML] = render_html(summary, result, result_link=REPORT_JSON)
         summary["report_uri"] = write_report(folder, REPORT_HTML, artefacts[REPORT_HTML])
         self.log.info(
             "Wrote the quality report to %s (full result: %s)", summary["report_uri"], summary["result_uri"]
@@ -207,18 +216,7 @@ class DataQualityGateOperator(BaseOperator):
         return artefacts
 
     def _log_to_mlflow(self, context: Context, summary: dict[str, Any], artefacts: dict[str, str]) -> None:
-        from airflow_mlops.core import tags
-
         ti = context["ti"]
-        stats = summary["statistics"]
-        metrics = {
-            "evaluated_expectations": summary["evaluated"],
-            "failed_expectations": len(summary["failed"]),
-            "success_percent": stats.get("success_percent") or 0.0,
-            **{f"failed_{k}": v for k, v in stats["failed_by_severity"].items()},
-        }
-        if "row_count" in stats:
-            metrics["row_count"] = stats["row_count"]
         run = self.hook.log_report_run(
             experiment=self.mlflow_experiment,
             run_name=f"{ti.dag_id}.{ti.task_id}",
@@ -231,7 +229,7 @@ class DataQualityGateOperator(BaseOperator):
                 tags.QUALITY_FAIL_ON: summary["fail_on"],
                 tags.QUALITY_SUCCESS: str(summary["success"]).lower(),
             },
-            metrics=metrics,
+            metrics=summary_metrics(summary),
             artifacts=artefacts,
             artifact_path="quality",
             failed=not summary["success"],
@@ -272,3 +270,13 @@ class DataQualityGateOperator(BaseOperator):
                 summary["evaluated"],
                 summary["fail_on"],
             )
+
+
+@contextmanager
+def _as_input_error() -> Iterator[None]:
+    """A suite the gate cannot use, or one about columns the data lacks, fails the task (no retry)
+    with the same message."""
+    try:
+        yield
+    except (SuiteError, MissingColumnError) as err:
+        raise DataInputError(str(err)) from err

@@ -14,6 +14,7 @@ from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 DEFAULT_POOL = "mlops_registry"
@@ -59,14 +60,16 @@ class _AliasOperator(BaseOperator):
 
     def _finish(self, context: Context, move: Any, action: str) -> dict[str, Any]:
         result = move.result()
+        event = {**result, "action": action, "changed": move.changed, "reason": self.reason}
+        self._lineage = (event, self.hook.registry_uri)  # for get_openlineage_facets_on_complete
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(self.model_name, move.version))
-        emit(
-            context,
-            self._alias_outlet,
-            model_alias_uri(self.model_name, self.alias),
-            {**result, "action": action, "changed": move.changed, "reason": self.reason},
-        )
+        emit(context, self._alias_outlet, model_alias_uri(self.model_name, self.alias), event)
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import alias_move_lineage
+
+        return alias_move_lineage(self)
 
 
 class PromoteModelOperator(_AliasOperator):

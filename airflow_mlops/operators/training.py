@@ -13,17 +13,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_mlops.backends.base import BACKENDS, JobHandle, TrainingBackend, TrainingJobSpec, get_backend
-from airflow_mlops.exceptions import DataInputError, MissingExtraError, MlopsError, TrainingJobFailed
+from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
 from airflow_mlops.links.training import TrainingJobConsoleLink
 from airflow_mlops.templating import is_templated, json_object_arg
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
-
-BACKEND_EXTRAS: dict[str, str] = {"sagemaker": "amazon", "vertex_ai": "google", "azure_ml": "azure"}
-"""The pip extra each cloud backend needs (``pip install 'airflow-mlops[<extra>]'``)."""
 
 _DEFERRED_KEY = "training_job"  # XCom copy of the deferral kwargs (handle, info)
 
@@ -120,7 +118,9 @@ class TrainModelOperator(BaseOperator):
         self.mlflow_conn_id = mlflow_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        # What on_kill needs: the backend, the spec it was given, and the job's handle once known.
         self._backend: TrainingBackend | None = None
+        self._spec: TrainingJobSpec | None = None
         self._handle: JobHandle | None = None
 
     @cached_property
@@ -161,14 +161,10 @@ class TrainModelOperator(BaseOperator):
         return conf.getboolean("operators", "default_deferrable", fallback=False)
 
     def _get_backend(self, name: str, config: dict[str, Any]) -> TrainingBackend:
+        """The backend called ``name``; a bad name or ``backend_config`` fails without retries, a
+        missing extra raises ``MissingExtraError`` naming it (from the backend class)."""
         try:
             backend = get_backend(name, config, self.log)
-        except ImportError as err:
-            missing = getattr(err, "name", None) or str(err)
-            if missing.startswith("airflow_mlops"):
-                raise
-            extra = BACKEND_EXTRAS.get(name, "all")
-            raise MissingExtraError(f"training backend {name!r}", extra, missing) from err
         except ValueError as err:
             raise DataInputError(str(err)) from err
         self._backend = backend
@@ -185,9 +181,6 @@ class TrainModelOperator(BaseOperator):
         entrypoint = self._resolve_entrypoint(context)
         ti = context["ti"]
         job_name = lineage.job_name(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
-        # Hash the inputs before the job runs: the lineage records the data the job was given.
-        train_hash = hash_table(str(self.train_data))
-        validation_hash = hash_table(str(self.validation_data)) if self.validation_data else None
         spec = TrainingJobSpec(
             entrypoint=entrypoint,
             train_data=str(self.train_data),
@@ -195,6 +188,12 @@ class TrainModelOperator(BaseOperator):
             params=params,
             job_name=job_name,
         )
+        # A bad backend, config or input fails here, before the data is read for its hash.
+        backend = self._get_backend(backend_name, self._backend_config())
+        backend.validate(spec)
+        # Hash the inputs before the job runs: the lineage records the data the job was given.
+        train_hash = hash_table(spec.train_data)
+        validation_hash = hash_table(spec.validation_data) if spec.validation_data else None
         info = {
             "spec": spec.to_dict(),
             "code_version": lineage.code_version(entrypoint),
@@ -212,7 +211,7 @@ class TrainModelOperator(BaseOperator):
             train_hash,
             json.dumps(params, sort_keys=True, default=str),
         )
-        backend = self._get_backend(backend_name, self._backend_config())
+        self._spec = spec
         handle = backend.submit(spec)
         self._handle = handle
         TrainingJobConsoleLink.persist(context, handle.console_url)
@@ -231,7 +230,7 @@ class TrainModelOperator(BaseOperator):
                     kwargs={"handle": handle.to_dict(), "info": info},
                 )
             handle = self._wait(backend, handle)
-        return self._finish(context, backend, handle, info)
+        return self._fetch_and_register(context, backend, handle, info)
 
     def execute_complete(
         self,
@@ -249,10 +248,11 @@ class TrainModelOperator(BaseOperator):
             raise MlopsError("execute_complete called without the job handle saved at deferral")
         job = JobHandle.from_dict(handle)
         backend = self._get_backend(job.backend, self._backend_config())
+        self._handle = job
         job = backend.handle_event(job, event or {})
         self._handle = job
         self.log.info("Job %s ended: %s %s", job.job_id, job.status, job.message or "")
-        return self._finish(context, backend, job, info)
+        return self._fetch_and_register(context, backend, job, info)
 
     def _wait(self, backend: TrainingBackend, handle: JobHandle) -> JobHandle:
         self.log.info(
@@ -266,13 +266,33 @@ class TrainModelOperator(BaseOperator):
         return handle
 
     def on_kill(self) -> None:
-        if self._backend is not None:
-            handle = self._handle or JobHandle(backend=self._backend.name, job_id="(starting)")
-            self._backend.cancel(handle)
+        """Cancel the job this try submitted or reattached to, and nothing else."""
+        backend, handle, spec = self._backend, self._handle, self._spec
+        if handle is None and backend is not None and spec is not None:
+            # Killed inside submit(): the job may exist although its handle never came back.
+            try:
+                handle = backend.find_job(spec)
+            except Exception as err:
+                self.log.warning("Cannot look up training job %s to cancel it: %s", spec.job_name, err)
+                return
+        if backend is None or handle is None:
+            self.log.info("No training job was submitted: nothing to cancel")
+            return
+        if handle.done:
+            self.log.info(
+                "Training job %s already ended (%s): nothing to cancel", handle.job_id, handle.status
+            )
+            return
+        backend.cancel(handle)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import training_lineage
+
+        return training_lineage(self)
 
     # ------------------------------------------------------------------ after the job
 
-    def _finish(
+    def _fetch_and_register(
         self, context: Context, backend: TrainingBackend, handle: JobHandle, info: dict[str, Any]
     ) -> dict[str, Any]:
         if handle.status != "succeeded":
@@ -282,7 +302,9 @@ class TrainModelOperator(BaseOperator):
             )
         with tempfile.TemporaryDirectory(prefix="mlops-train-output-") as tmp:
             output = backend.fetch_output(handle, tmp)
-            return self._register(context, handle, info, output)
+            result = self._register(context, handle, info, output)
+        self._lineage = {**info, "result": result, "registry_uri": self.hook.registry_uri}
+        return result
 
     def _register(
         self, context: Context, handle: JobHandle, info: dict[str, Any], output: str

@@ -1,10 +1,13 @@
-"""Data drift sensor: compares a current window with reference data, column by column."""
+"""Data drift sensor: compares a current window with reference data, column by column.
+
+The sensor reads both tables, asks :func:`airflow_mlops.core.drift.compare` for the verdict,
+writes Evidently's report (:func:`airflow_mlops.core.drift.report.render_report`), logs to MLflow
+through :meth:`MlflowHook.log_report_run`, and records the summary in XCom and the Asset event.
+"""
 
 from __future__ import annotations
 
-import html
 import json
-import os
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -13,18 +16,25 @@ from airflow.sdk import PokeReturnValue
 
 from airflow_mlops.assets import DRIFT_ASSET_ALIAS, drift_asset_uri, emit, outlet_for, subject_of, task_origin
 from airflow_mlops.core import tags
-from airflow_mlops.core.drift import DriftConfigError, validate_settings
+from airflow_mlops.core.drift import DriftConfigError, DriftInputError, compare, validate_settings
+from airflow_mlops.core.drift.report import render_report
 from airflow_mlops.exceptions import DataInputError, RegistryError
 from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
-from airflow_mlops.io import default_report_dir, write_report
+from airflow_mlops.io import default_report_dir, load_table, write_report
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.sensors.base import StrictSensor
+from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
     import pandas as pd
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_mlops.core.drift import ColumnDrift, DriftResult
+
+REPORT_NAME = "drift_report.html"
+DEFAULT_REFERENCE_ALIAS = "champion"
+"""The alias a bare ``models:/<name>`` reference means."""
 
 
 class DataDriftSensor(StrictSensor):
@@ -105,7 +115,7 @@ class DataDriftSensor(StrictSensor):
             raise ValueError("reference is required: a data URI or models:/<name>@<alias>")
         if not current or not isinstance(current, str):
             raise ValueError("current is required: the URI of the data window to check")
-        if reference.startswith(MODELS_SCHEME) and "{{" not in reference:
+        if reference.startswith(MODELS_SCHEME) and not is_templated(reference):
             parse_model_uri(reference)
         try:
             validate_settings(
@@ -124,8 +134,7 @@ class DataDriftSensor(StrictSensor):
             raise ValueError(
                 f"report_sample_size must be a positive integer or None, got {report_sample_size!r}"
             )
-        self._asset_uri = drift_asset_uri(subject_of(reference, model_name))
-        self._outlet = outlet_for(self._asset_uri, DRIFT_ASSET_ALIAS)
+        self._outlet = outlet_for(drift_asset_uri(subject_of(reference, model_name)), DRIFT_ASSET_ALIAS)
         kwargs["outlets"] = [*(kwargs.get("outlets") or []), self._outlet]
         super().__init__(**kwargs)
         self.reference = reference
@@ -148,12 +157,7 @@ class DataDriftSensor(StrictSensor):
     def hook(self) -> MlflowHook:
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id or MlflowHook.default_conn_name)
 
-    # ----------------------------------------------------------------------------------------
-
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_mlops.core.drift import DriftInputError, compare
-        from airflow_mlops.io import load_table
-
         reference_uri, lineage = self._resolve_reference()
         columns = self._columns()
         current = load_table(self.current, conn_id=self.data_conn_id, what="current data", columns=columns)
@@ -182,14 +186,6 @@ class DataDriftSensor(StrictSensor):
             )
         except (DriftInputError, DriftConfigError) as err:
             raise DataInputError(f"drift check of {self.current} against {reference_uri}: {err}") from err
-
-        summary = result.summary()
-        summary.update(
-            reference=reference_uri,
-            reference_model=lineage,
-            current=self.current,
-            asset_uri=self._asset_uri if "{{" not in self._asset_uri else self._rendered_asset_uri(),
-        )
         self.log.info(
             "Drift %s: %d of %d tested columns drifted (share %.3f, threshold %.3f)%s%s",
             "DETECTED" if result.drift_detected else "not detected",
@@ -201,16 +197,28 @@ class DataDriftSensor(StrictSensor):
             f"; skipped: {', '.join(result.skipped_columns)}" if result.skipped_columns else "",
         )
 
-        summary["report_uri"] = (
-            self._write_report(context, reference, current, result) if self.report else None
+        summary = result.summary()
+        summary.update(
+            reference=reference_uri,
+            reference_model=lineage,
+            current=self.current,
+            asset_uri=drift_asset_uri(subject_of(self.reference, self.model_name)),
         )
+        written = self._write_report(context, reference, current, result) if self.report else None
+        summary["report_uri"] = written[0] if written else None
+        self._lineage = summary  # for get_openlineage_facets_on_complete
         if self.mlflow_conn_id:
-            self._log_to_mlflow(context, summary)
+            self._log_to_mlflow(context, summary, report_page=written[1] if written else None)
         context["ti"].xcom_push(key=tags.XCOM_DRIFT_SUMMARY, value=summary)
         if result.drift_detected:
             emit(context, self._outlet, summary["asset_uri"], {**summary, **task_origin(context)})
             self.log.info("Emitting the drift event on %s", summary["asset_uri"])
         return PokeReturnValue(is_done=result.drift_detected, xcom_value=summary)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        from airflow_mlops.openlineage import drift_lineage
+
+        return drift_lineage(self)
 
     def _log_column(self, verdict: ColumnDrift) -> None:
         if verdict.skipped is not None:
@@ -229,32 +237,38 @@ class DataDriftSensor(StrictSensor):
         )
 
     def _columns(self) -> list[str] | None:
+        """``columns`` as a list; a template renders it to a string (a JSON/Python list, or
+        comma-separated names)."""
         columns = self.columns
-        if isinstance(columns, str):  # a template that rendered to a JSON / Python list
+        if isinstance(columns, str):
             try:
                 columns = json.loads(columns.replace("'", '"'))
             except ValueError:
                 columns = [c.strip() for c in columns.split(",") if c.strip()]
         return list(columns) if columns else None
 
-    def _rendered_asset_uri(self) -> str:
-        return drift_asset_uri(subject_of(self.reference, self.model_name))
-
     def _resolve_reference(self) -> tuple[str, str | None]:
         """The reference data URI, and ``name@alias (vN)`` when it came from a model's lineage."""
         reference = str(self.reference).strip()
         if not reference.startswith(MODELS_SCHEME):
             return reference, None
-
         try:
             name, alias, version = parse_model_uri(reference)
         except ValueError as err:
             raise DataInputError(f"reference: {err}") from None
         if not alias and not version:
-            alias = "champion"
-        model_version = self._model_version(name, alias, version)
-        data_uri = (model_version.tags or {}).get(tags.TRAIN_DATA_URI)
-        label = f"{name}@{alias} (v{model_version.version})" if alias else f"{name} v{model_version.version}"
+            alias = DEFAULT_REFERENCE_ALIAS
+        try:
+            found = self.hook.get_model_version(name, alias=alias, version=version, missing_ok=True)
+        except RegistryError as err:
+            raise DataInputError(f"reference {reference}: {err}") from err
+        if found is None:
+            raise DataInputError(
+                f"reference {reference}: no version of {name} holds "
+                f"{f'@{alias}' if alias else f'version {version}'} in the registry at {self.hook.registry_uri}"
+            )
+        label = f"{name}@{alias} (v{found.version})" if alias else f"{name} v{found.version}"
+        data_uri = (found.tags or {}).get(tags.TRAIN_DATA_URI)
         if not data_uri:
             raise DataInputError(
                 f"reference {reference}: model version {label} has no lineage tag {tags.TRAIN_DATA_URI}, so "
@@ -264,32 +278,12 @@ class DataDriftSensor(StrictSensor):
         self.log.info("Reference %s resolves to training data %s of %s", reference, data_uri, label)
         return data_uri, label
 
-    def _model_version(self, name: str, alias: str | None, version: str | None) -> Any:
-        try:
-            found = self.hook.get_model_version(name, alias=alias, version=version, missing_ok=True)
-        except RegistryError as err:
-            raise DataInputError(f"reference models:/{name}: {err}") from err
-        if found is None:
-            target = f"@{alias}" if alias else f"version {version}"
-            raise DataInputError(
-                f"reference models:/{name}: no version of {name} holds {target} in the registry at "
-                f"{self.hook.registry_uri}"
-            )
-        return found
-
-    # ----------------------------------------------------------------------------------------
-    # report
-
-    def _report_location(self, context: Context) -> str:
-        if self.report_dir:
-            return str(self.report_dir).rstrip("/")
-        return default_report_dir("drift", context)
-
     def _write_report(
         self, context: Context, reference: pd.DataFrame, current: pd.DataFrame, result: DriftResult
-    ) -> str | None:
-        """Evidently's HTML report on a seeded sample; the decision itself never depends on it."""
-        location = self._report_location(context)
+    ) -> tuple[str, str] | None:
+        """``(uri, page)`` of Evidently's HTML report on a seeded sample, or None when it could not
+        be written; the decision itself never depends on it."""
+        folder = str(self.report_dir).rstrip("/") if self.report_dir else default_report_dir("drift", context)
         try:
             page = render_report(
                 reference,
@@ -301,28 +295,24 @@ class DataDriftSensor(StrictSensor):
                 threshold=self.threshold,
                 per_column_threshold=self.per_column_threshold,
             )
-            uri = write_report(location, "drift_report.html", page)
+            uri = write_report(folder, REPORT_NAME, page)
         except Exception as err:  # the report is an aid: its failure must not hide the verdict
-            self.log.error(
-                "Could not write the drift report to %s: %s: %s", location, type(err).__name__, err
-            )
+            self.log.error("Could not write the drift report to %s: %s: %s", folder, type(err).__name__, err)
             return None
         self.log.info("Drift report: %s", uri)
         MlopsReportLink.persist(context, uri)
-        return uri
+        return uri, page
 
-    def _log_to_mlflow(self, context: Context, summary: dict[str, Any]) -> None:
-
+    def _log_to_mlflow(self, context: Context, summary: dict[str, Any], *, report_page: str | None) -> None:
+        """The summary, the scores and the report, in one MLflow run of ``mlflow_experiment``."""
         origin = task_origin(context)
         metrics = {"drift_share": summary["drift_share"]}
         for column, verdict in summary["per_column"].items():
             if verdict.get("score") is not None:
                 metrics[f"drift_score.{column}"] = verdict["score"]
         artifacts = {"summary.json": json.dumps(summary, indent=1, sort_keys=True, default=str)}
-        report_uri = summary.get("report_uri")
-        if report_uri and report_uri.startswith("file://"):
-            with open(report_uri[len("file://") :], encoding="utf-8") as fh:
-                artifacts[os.path.basename(report_uri)] = fh.read()
+        if report_page is not None:
+            artifacts[REPORT_NAME] = report_page
         run = self.hook.log_report_run(
             experiment=self.mlflow_experiment,
             run_name=f"drift {summary['asset_uri'].rsplit('/', 1)[-1]} {origin['run_id']}",
@@ -342,79 +332,3 @@ class DataDriftSensor(StrictSensor):
         )
         MlflowRunLink.persist(context, run.url)
         summary["mlflow_run_id"] = run.run_id
-
-
-def render_report(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    result: DriftResult,
-    *,
-    sample_size: int | None = 10_000,
-    seed: int = 0,
-    method: str | None = None,
-    per_column_method: dict[str, str] | None = None,
-    threshold: float | None = None,
-    per_column_threshold: dict[str, float] | None = None,
-) -> str:
-    """Evidently's ``DataDriftPreset`` HTML for the tested columns, on a seeded sample of each side.
-
-    The column types are the ones the decision used; a banner states the sample and the decision.
-    """
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    from airflow_mlops.core.drift import CATEGORICAL, NUMERICAL, TEXT
-
-    tested = result.tested
-    names = [c.column for c in tested]
-    by_type = {t: [c.column for c in tested if c.type == t] for t in (NUMERICAL, CATEGORICAL, TEXT)}
-    frames = []
-    for frame in (reference, current):
-        frame = frame[[c for c in frame.columns if str(c) in set(names)]]
-        frame.columns = [str(c) for c in frame.columns]
-        if sample_size is not None and len(frame) > sample_size:
-            frame = frame.sample(n=sample_size, random_state=seed)
-        frames.append(frame)
-    definition = DataDefinition(
-        numerical_columns=by_type[NUMERICAL],
-        categorical_columns=by_type[CATEGORICAL],
-        text_columns=by_type[TEXT],
-    )
-    reference_ds, current_ds = (Dataset.from_pandas(f, data_definition=definition) for f in frames)
-    preset = DataDriftPreset(
-        columns=names,
-        drift_share=result.drift_share_threshold,
-        method=method,
-        per_column_method={k: v for k, v in (per_column_method or {}).items() if k in names} or None,
-        threshold=threshold,
-        per_column_threshold={k: v for k, v in (per_column_threshold or {}).items() if k in names} or None,
-    )
-    page = Report([preset], include_tests=True).run(current_ds, reference_ds).get_html_str(as_iframe=False)
-    sampled = any(len(f) < len(o) for f, o in zip(frames, (reference, current), strict=True))
-    note = (
-        f"Evidently report computed on a seeded random sample (seed {seed}) of "
-        f"{len(frames[0]):,} of {len(reference):,} reference rows and {len(frames[1]):,} of "
-        f"{len(current):,} current rows; its numbers may differ slightly from the decision."
-        if sampled
-        else f"Evidently report computed on all {len(reference):,} reference and {len(current):,} current rows."
-    )
-    decision = (
-        f"airflow-mlops decision on all rows: drift {'DETECTED' if result.drift_detected else 'not detected'}"
-        f" &mdash; {len(result.drifted_columns)} of {len(tested)} columns drifted "
-        f"(share {result.share:.3f}, threshold {result.drift_share_threshold:.3f})"
-    )
-    if result.drifted_columns:
-        decision += ": " + html.escape(", ".join(result.drifted_columns))
-    skipped = "".join(
-        f"<li>{html.escape(c)}: skipped &mdash; {html.escape(r)}</li>"
-        for c, r in result.skipped_columns.items()
-    )
-    banner = (
-        '<div style="font-family:sans-serif;padding:12px 16px;background:#fff4e5;border-bottom:1px solid #f0c36d">'
-        f"<b>{decision}</b><br>{html.escape(note)}" + (f"<ul>{skipped}</ul>" if skipped else "") + "</div>"
-    )
-    marker = page.find("<body")
-    if marker == -1:
-        return banner + page
-    end = page.find(">", marker) + 1
-    return page[:end] + banner + page[end:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,13 @@ from airflow_mlops.assets import (
     task_origin,
 )
 from airflow_mlops.core import tags
+from airflow_mlops.core.metrics import check_bound, check_metric
 from airflow_mlops.exceptions import DataInputError, RegistryError
 from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
+from airflow_mlops.scoring import labelled_data, score_version
 from airflow_mlops.sensors.base import StrictSensor
+from airflow_mlops.templating import is_templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,12 +84,10 @@ class ModelPerformanceSensor(StrictSensor):
         data_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from airflow_mlops.core.metrics import check_metric
-
         kwargs.setdefault("mode", "reschedule")
         if not isinstance(model_uri, str) or not model_uri.startswith(MODELS_SCHEME):
             raise ValueError(f"model_uri must look like models:/<name>@<alias>, got {model_uri!r}")
-        if "{{" not in model_uri and "{%" not in model_uri:
+        if not is_templated(model_uri):
             parse_model_uri(model_uri)
         for name, value in (("data", data), ("target", target)):
             if not value or not isinstance(value, str):
@@ -96,8 +98,12 @@ class ModelPerformanceSensor(StrictSensor):
         for name, value in (("min_value", min_value), ("max_drop", max_drop)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError(f"{name} must be a number, got {value!r}")
-        if max_drop is not None and max_drop < 0:
-            raise ValueError(f"max_drop is a relative worsening and cannot be negative, got {max_drop!r}")
+        if min_value is not None:
+            min_value = check_bound(metric, min_value, "min_value")
+        if max_drop is not None and not 0 <= max_drop < math.inf:  # NaN fails this too
+            raise ValueError(
+                f"max_drop is a relative worsening and cannot be negative, NaN or infinite, got {max_drop!r}"
+            )
         self._asset_uri = performance_asset_uri(model_name_of(model_uri))
         self._outlet = outlet_for(self._asset_uri, PERFORMANCE_ASSET_ALIAS)
         kwargs["outlets"] = [*(kwargs.get("outlets") or []), self._outlet]
@@ -117,9 +123,8 @@ class ModelPerformanceSensor(StrictSensor):
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_mlops.core import metrics
+        from airflow_mlops.core.metrics import greater_is_better
         from airflow_mlops.core.performance import PerformanceConfigError, performance_verdict
-        from airflow_mlops.io import load_table
 
         try:
             name, alias, version = parse_model_uri(str(self.model_uri))
@@ -130,39 +135,25 @@ class ModelPerformanceSensor(StrictSensor):
         model_version = self._model_version(name, alias, version)
         version = str(model_version.version)
         label = f"{name}@{alias} (v{version})" if alias else f"{name} v{version}"
-        greater = (
-            metrics.greater_is_better(self.metric)
-            if self.greater_is_better is None
-            else self.greater_is_better
-        )
+        greater = greater_is_better(self.metric) if self.greater_is_better is None else self.greater_is_better
 
-        df = load_table(str(self.data), conn_id=self.data_conn_id, what="data")
-        target = str(self.target)
-        if target not in df.columns:
-            raise DataInputError(
-                f"data {self.data} has no target column {target!r}; columns: {list(df.columns)}"
-            )
-        if df[target].isna().any():
-            raise DataInputError(
-                f"data {self.data}: target column {target!r} has {int(df[target].isna().sum())} missing values"
-            )
-        X, y = df.drop(columns=[target]), df[target]
-        model = self.hook.load_model(name, version)
-        features = getattr(model, "feature_names_in_", None)
-        if features is not None:
-            missing = [c for c in features if c not in X.columns]
-            if missing:
-                raise DataInputError(f"data {self.data} lacks columns {missing} that {label} was trained on")
-            X = X[list(features)]
-        try:
-            value = metrics.score(model, X, y, [self.metric])[self.metric]
-        except ValueError as err:
-            raise DataInputError(f"cannot score {label} on {self.data}: {err}") from err
-        except Exception as err:  # the model itself fails on this data (a pyfunc schema error ...)
-            raise DataInputError(
-                f"{label} fails to predict on {self.data}: {type(err).__name__}: {err}"
-            ) from err
-        self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, len(df))
+        X, y = labelled_data(
+            str(self.data), target=str(self.target), setting="data", conn_id=self.data_conn_id
+        )
+        scores = score_version(
+            self.hook,
+            name,
+            version,
+            X,
+            y,
+            [self.metric],
+            required=[self.metric],
+            what=f"data {self.data}",
+            model_label=label,
+            log=self.log,
+        )
+        value = scores[self.metric]
+        self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, len(y))
 
         baseline, source = self._baseline(model_version.tags or {})
         if baseline is None:
@@ -170,8 +161,8 @@ class ModelPerformanceSensor(StrictSensor):
                 "%s has no recorded %s (tags %s, %s): only min_value applies%s",
                 label,
                 self.metric,
-                "mlops.eval.metrics",
-                "mlops.train.metrics",
+                tags.EVAL_METRICS,
+                tags.METRICS,
                 "" if self.max_drop is None else "; max_drop cannot be checked",
             )
         else:
@@ -206,7 +197,7 @@ class ModelPerformanceSensor(StrictSensor):
             "model_version": version,
             "alias": alias,
             "data": str(self.data),
-            "rows": len(df),
+            "rows": len(y),
             "asset_uri": performance_asset_uri(name),
         }
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))
@@ -217,7 +208,7 @@ class ModelPerformanceSensor(StrictSensor):
         return PokeReturnValue(is_done=verdict.degraded, xcom_value=summary)
 
     def _baseline(self, version_tags: dict[str, str]) -> tuple[float | None, str | None]:
-
+        """The metric recorded at evaluation, else at training, with where it was found."""
         for key, source in ((tags.EVAL_METRICS, "evaluation"), (tags.METRICS, "training")):
             raw = version_tags.get(key)
             if not raw:

@@ -10,11 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-# Azure ML job statuses (azure.ai.ml's RunHistoryConstants) -> the event's status.
+if TYPE_CHECKING:
+    from airflow_mlops.hooks.azure_ml import AzureMLHook
+
+# Azure ML statuses of an ended job (azure.ai.ml's RunHistoryConstants) -> the event's status.
+# Any other status (Queued, Running, Finalizing, CancelRequested ...) is still running. The
+# backend reads the same map, through backends.base.job_status, for its own polls.
 TERMINAL_STATUSES: dict[str, str] = {
     "Completed": "success",
     "Failed": "failed",
@@ -63,13 +69,29 @@ class AzureMLJobTrigger(BaseTrigger):
             },
         )
 
-    def _get_job(self) -> Any:
-        # Built in the worker thread: the hook reads the connection and the SDK may do I/O.
-        if not hasattr(self, "_hook"):
-            from airflow_mlops.hooks.azure_ml import AzureMLHook
+    @cached_property
+    def hook(self) -> AzureMLHook:
+        from airflow_mlops.hooks.azure_ml import AzureMLHook
 
-            self._hook = AzureMLHook(azure_ml_conn_id=self.conn_id)
-        return self._hook.get_conn().jobs.get(self.job_name)
+        return AzureMLHook(azure_ml_conn_id=self.conn_id)
+
+    def _get_job(self) -> Any:
+        # Runs in a worker thread: the hook is first built here (it reads the connection), and
+        # both that and the SDK's jobs.get may do blocking I/O.
+        return self.hook.get_conn().jobs.get(self.job_name)
+
+    def _event(
+        self, status: str, message: str, job_status: str | None, studio_url: str | None
+    ) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "job_id": self.job_name,
+                "message": message,
+                "job_status": job_status,
+                "studio_url": studio_url,
+            }
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = None if self.timeout is None else time.monotonic() + float(self.timeout)
@@ -79,15 +101,8 @@ class AzureMLJobTrigger(BaseTrigger):
             try:
                 job = await asyncio.to_thread(self._get_job)
             except Exception as err:
-                yield TriggerEvent(
-                    {
-                        "status": "error",
-                        "job_id": self.job_name,
-                        "message": f"cannot read Azure ML job {self.job_name}: {type(err).__name__}: {err}",
-                        "job_status": last_status,
-                        "studio_url": studio_url,
-                    }
-                )
+                message = f"cannot read Azure ML job {self.job_name}: {type(err).__name__}: {err}"
+                yield self._event("error", message, last_status, studio_url)
                 return
             status = str(job.status) if job.status is not None else None
             studio_url = getattr(job, "studio_url", None) or studio_url
@@ -96,26 +111,14 @@ class AzureMLJobTrigger(BaseTrigger):
                 last_status = status
             outcome = TERMINAL_STATUSES.get(status or "")
             if outcome is not None:
-                yield TriggerEvent(
-                    {
-                        "status": outcome,
-                        "job_id": self.job_name,
-                        "message": f"Azure ML job {self.job_name} ended with status {status}",
-                        "job_status": status,
-                        "studio_url": studio_url,
-                    }
-                )
+                message = f"Azure ML job {self.job_name} ended with status {status}"
+                yield self._event(outcome, message, status, studio_url)
                 return
             if deadline is not None and time.monotonic() + self.poll_interval > deadline:
-                yield TriggerEvent(
-                    {
-                        "status": "timeout",
-                        "job_id": self.job_name,
-                        "message": f"Azure ML job {self.job_name} still {status} after {self.timeout}s "
-                        "of waiting (the job keeps running)",
-                        "job_status": status,
-                        "studio_url": studio_url,
-                    }
+                message = (
+                    f"Azure ML job {self.job_name} still {status} after {self.timeout}s "
+                    "of waiting (the job keeps running)"
                 )
+                yield self._event("timeout", message, status, studio_url)
                 return
             await asyncio.sleep(self.poll_interval)

@@ -38,8 +38,6 @@ REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "churn"
 ALIAS = "champion"
-DRIFT_ASSET = f"x-mlops://drift/{MODEL}"
-PERFORMANCE_ASSET = f"x-mlops://performance/{MODEL}"
 
 
 def _load_data_module() -> Any:
@@ -247,7 +245,7 @@ class Demo:
                 # the demo starts it the same way: with the window that drifted as training data
                 # and the next day's labelled batch as the evaluation data neither model has seen.
                 nxt = windows[windows.index(window) + 1]
-                reason = self.trigger_reason(verdict, window["date"])
+                reason = self.trigger_reason(check, window["date"])
                 self.say(f"[4] {nxt['date']}  mlops_continuous_training, started by the event: {reason} ...")
                 retrain = self.run_dag(
                     "4-retraining",
@@ -279,13 +277,25 @@ class Demo:
         return summary
 
     @staticmethod
-    def trigger_reason(verdict: dict[str, Any], date: str) -> str:
-        parts = []
-        if verdict.get("drift_detected"):
-            parts.append(f"drift in {verdict['drift_share']:.0%} of columns")
-        if verdict.get("degraded"):
-            parts.append(f"{verdict['metric']} fell to {verdict['metric_value']:.3f}")
-        return f"{' and '.join(parts)} on {date}"
+    def trigger_reason(check: dict[str, Any], date: str) -> str:
+        """What the monitor's events say, and on which day: the reason the retraining records.
+
+        Each sensor's summary is what its Asset event carries, so the words are the reference
+        DAG's own (:func:`airflow_mlops.core.evaluation.event_reason`).
+        """
+        from airflow_mlops.core import tags
+        from airflow_mlops.core.evaluation import event_reason
+
+        x = check["xcom"]
+        emitted = [
+            summary
+            for summary, fired in (
+                (x.get(f"data_drift.{tags.XCOM_DRIFT_SUMMARY}"), "drift_detected"),
+                (x.get(f"model_performance.{tags.XCOM_PERFORMANCE_SUMMARY}"), "degraded"),
+            )
+            if summary and summary.get(fired)
+        ]
+        return f"{' and '.join(event_reason(summary) or 'an event' for summary in emitted)} on {date}"
 
     def say_training(self, run: dict[str, Any]) -> None:
         x = run["xcom"]
@@ -486,15 +496,12 @@ def _state(state: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
-def _history(tags: dict[str, str]) -> list[dict[str, Any]]:
-    prefix = f"mlops.history.{ALIAS}."
-    events = []
-    for key in sorted(k for k in tags if k.startswith(prefix)):
-        try:
-            events.append(json.loads(tags[key]))
-        except ValueError:
-            continue
-    return events
+def _history(model_tags: dict[str, str]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from airflow_mlops.core.registry import parse_history
+
+    return [asdict(event) for event in parse_history(model_tags, ALIAS)]
 
 
 def _f(value: Any, digits: int = 3) -> str:

@@ -23,6 +23,11 @@ HEAVY = (
     "azure.ai.ml",
     "scipy",
     "pyarrow",
+    # lineage is extracted after a task ran: the OpenLineage client and the provider's extraction
+    # stay out of parsing (Airflow's provider discovery may import its get_provider_info: harmless)
+    "openlineage",
+    "airflow.providers.openlineage.extractors",
+    "airflow.providers.openlineage.plugins",
 )
 PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "plugins")
 
@@ -34,6 +39,9 @@ def _modules() -> list[str]:
         "airflow_mlops.provider_info",
         "airflow_mlops.exceptions",
         "airflow_mlops.assets",
+        "airflow_mlops.openlineage",
+        "airflow_mlops.openlineage.builders",
+        "airflow_mlops.openlineage.naming",
     ]
     for sub in PACKAGES:
         names.append(f"airflow_mlops.{sub}")

@@ -380,10 +380,10 @@ def test_failed_job_fails_task_with_reason_and_registers_nothing(
             train_data="s3://b/k",
             registered_model_name="m",
             backend="sagemaker",
-        )._finish({}, backend, handle, {})
+        )._fetch_and_register({}, backend, handle, {})
 
 
-def test_rerun_reattaches_to_live_job_and_on_kill_stops_it(fake_sagemaker):
+def test_rerun_reattaches_to_live_job_and_on_kill_finds_and_stops_it(fake_sagemaker):
     from airflow_mlops.operators.training import TrainModelOperator
 
     fake_sagemaker.run_containers = False  # jobs stay InProgress, like a real one mid-training
@@ -406,11 +406,13 @@ def test_rerun_reattaches_to_live_job_and_on_kill_stops_it(fake_sagemaker):
             registered_model_name="m",
             backend="sagemaker",
         )
-        op._backend, op._handle = backend, second
+        # Killed inside submit(), before the handle came back: on_kill finds the job by its name.
+        op._backend, op._spec = backend, _spec("reattach-job")
         op.on_kill()
         assert fake_sagemaker.stopped == ["reattach-job"]
         stopped = backend.poll(second)
         assert stopped.status == "cancelled" and stopped.done
+        assert backend.find_job(_spec("reattach-job")) is None  # a stopped job is not live
 
         # A job that ended Failed/Stopped keeps its name forever: a re-run starts the next one.
         third = _backend().submit(_spec("reattach-job"))

@@ -211,25 +211,3 @@ def test_hook_alias_lookup_and_model_loading(mlflow_server, versions):
     model = hook.load_model(versions["name"], versions["strong"])
     assert hasattr(model, "predict_proba")  # the sklearn flavour, not the pyfunc wrapper
     assert model.predict(make_frame(5, 9)[FEATURES]).shape == (5,)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"metric": "auc"}, "unknown metric 'auc'"),
-        ({"bootstrap": "maybe"}, "bootstrap must be"),
-        ({"on_reject": "ignore"}, "on_reject must be"),
-        ({"min_improvement": "a lot"}, "min_improvement must be a number"),
-        ({"thresholds": {"rmse": 1.0}}, "not classification metrics"),
-        ({"target": ""}, "target is required"),
-    ],
-)
-def test_bad_arguments_fail_at_parse(kwargs, match):
-    from airflow_mlops.operators.evaluation import EvaluateModelOperator
-
-    args = dict(
-        task_id="e", model_name="m", candidate_version="1", eval_data="d", target="y", metric="accuracy"
-    )
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
-        EvaluateModelOperator(**args)

@@ -4,6 +4,8 @@ One DAG run covers: train -> register with lineage; train -> evaluate -> promote
 expected_current taken from the decision record; an entrypoint that crashes fails its task with
 the script's error and registers nothing. Each training subprocess costs tens of seconds on a
 busy 2-core machine, so reproducibility is shown by running the entrypoint itself twice in-process.
+The operator's branches (deferral, resume, on_kill, bad arguments) are unit-tested in
+tests/unit/operators/test_training.py, the local backend in tests/unit/backends/test_local.py.
 """
 
 from __future__ import annotations
@@ -206,65 +208,6 @@ def test_same_data_params_and_seed_give_the_same_model(data, tmp_path, monkeypat
     assert np.array_equal(proba[0], proba[1])
 
 
-def test_job_name_is_stable_and_valid_everywhere():
-    name = job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train")
-    assert name == job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train")
-    assert name != job_name("my_dag", "manual__2024-01-01T00:00:00+00:00", "train", map_index=0)
-    long = job_name("d" * 80, "scheduled__2024-01-01T00:00:00+00:00", "t" * 80)
-    for n in (name, long, job_name("1dag", "r", "t")):
-        assert len(n) <= 63
-        assert n[0].isalpha()
-        assert all(c.isalnum() or c == "-" for c in n)
-
-
-def test_failed_job_after_deferral_registers_nothing():
-    from airflow_mlops.exceptions import TrainingJobFailed
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    op = TrainModelOperator(task_id="t", entrypoint="train.py", train_data="d", registered_model_name="m")
-    handle = {"backend": "local", "job_id": "job-1", "status": "running"}
-    with pytest.raises(TrainingJobFailed, match="job-1 on local failed: out of memory"):
-        op.execute_complete({}, event={"status": "error", "message": "out of memory"}, handle=handle, info={})
-
-
-def test_missing_cloud_extra_names_the_extra(tmp_path, monkeypatch):
-    from airflow_mlops.backends import base
-    from airflow_mlops.exceptions import MissingExtraError
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    (tmp_path / "fake_cloud_backend.py").write_text("import some_cloud_sdk_that_is_not_installed\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(base.BACKENDS, "sagemaker", "fake_cloud_backend.Backend")
-    op = TrainModelOperator(task_id="t", entrypoint="train.py", train_data="d", registered_model_name="m")
-    with pytest.raises(MissingExtraError, match=r"airflow-mlops\[amazon\]") as err:
-        op._get_backend("sagemaker", {})
-    assert err.value.extra == "amazon"
-    assert "some_cloud_sdk_that_is_not_installed" in str(err.value)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"backend": "kubernetes"}, "unknown backend 'kubernetes'"),
-        ({"hyperparameters": [1, 2]}, "hyperparameters must be a dict"),
-        ({"poll_interval": 0}, "poll_interval must be positive"),
-        ({"train_data": ""}, "train_data is required"),
-    ],
-)
-def test_bad_arguments_fail_at_parse(kwargs, match):
-    from airflow_mlops.operators.training import TrainModelOperator
-
-    args = {
-        "task_id": "t",
-        "entrypoint": "train.py",
-        "train_data": "d",
-        "registered_model_name": "m",
-        **kwargs,
-    }
-    with pytest.raises(ValueError, match=match):
-        TrainModelOperator(**args)
-
-
 def test_entrypoint_regression_and_clear_errors(data, tmp_path, monkeypatch):
     """The entrypoint in-process: a regression target, env-var defaults, and bad input named."""
     import runpy
@@ -297,48 +240,3 @@ def test_entrypoint_regression_and_clear_errors(data, tmp_path, monkeypatch):
         entry["main"](["--train", "/nope", "--output-dir", str(tmp_path / "bad")])
     with pytest.raises(error, match="not valid JSON"):
         entry["main"]([*base, "--params", "{oops"])
-
-
-def test_local_backend_timeout_cancel_and_scrubbed_environment(tmp_path, monkeypatch):
-    """The local backend on tiny scripts (no heavy imports): a timeout fails the job, cancel stops
-    it, and the job sees neither Airflow's connections nor a stale SM_MODEL_DIR."""
-    import logging
-    import threading
-
-    from airflow_mlops.backends.base import TrainingJobSpec
-    from airflow_mlops.backends.local import LocalBackend
-
-    log = logging.getLogger("test.local")
-    sleeper = tmp_path / "sleep.py"
-    sleeper.write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n")
-    spec = TrainingJobSpec(entrypoint=str(sleeper), train_data="unused", job_name="sleepy")
-
-    handle = LocalBackend({"timeout": 1}, log).submit(spec)
-    assert handle.status == "failed"
-    assert "timeout" in handle.message
-
-    backend = LocalBackend({}, log)
-    timer = threading.Timer(1.0, lambda: backend.cancel(handle))
-    timer.start()
-    cancelled = backend.submit(spec)
-    timer.join()
-    assert cancelled.status == "cancelled"
-
-    monkeypatch.setenv("AIRFLOW_CONN_SECRET_DB", "postgres://user:pw@host/db")
-    monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
-    snoop = tmp_path / "snoop.py"
-    snoop.write_text(
-        "import os, sys\n"
-        "print('conn', os.environ.get('AIRFLOW_CONN_SECRET_DB'), 'sm', os.environ.get('SM_MODEL_DIR'),"
-        " 'extra', os.environ.get('MY_FLAG'), 'args', sys.argv[1:], file=sys.stderr)\n"
-        "sys.exit(3)\n"
-    )
-    failed = LocalBackend({"env": {"MY_FLAG": "on"}}, log).submit(
-        TrainingJobSpec(entrypoint=str(snoop), train_data="/d", params={"seed": 1}, job_name="snoop")
-    )
-    assert failed.status == "failed"
-    assert "exited with code 3" in failed.message
-    assert "conn None sm None extra on" in failed.message
-    assert "'--train', '/d', '--params', '{\"seed\": 1}', '--output-dir'" in failed.message
-    with pytest.raises(ValueError, match="unknown keys \\['gpu'\\]"):
-        LocalBackend({"gpu": 1}, log)

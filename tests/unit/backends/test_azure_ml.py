@@ -186,6 +186,10 @@ def test_bad_input_is_a_clear_error(entrypoint):
         _backend().build_job(_spec(entrypoint, train_data="/nope/train.csv"), "j")
     with pytest.raises(ValueError, match=r"unknown Azure ML key\(s\) \['cluster'\]"):
         _backend(cluster="x")
+    with pytest.raises(DataInputError, match=r"train_data 's3://b/train.csv' cannot be read"):
+        _backend().validate(_spec(entrypoint, train_data="s3://b/train.csv"))
+    with pytest.raises(DataInputError, match="is not a file"):
+        _backend().validate(_spec(entrypoint.parent / "nope.py"))
 
 
 def test_submit_creates_then_reattaches_and_reruns_after_failure(fake, entrypoint):
@@ -207,6 +211,17 @@ def test_submit_creates_then_reattaches_and_reruns_after_failure(fake, entrypoin
     fresh = _backend().submit(_spec(entrypoint))
     assert fresh.job_id == "mlops-train-churn-abc123-r2"
     assert fake.ops.create_or_update.call_args.args[0].name == "mlops-train-churn-abc123-r2"
+
+
+def test_find_job_after_a_kill_mid_submit(fake, entrypoint):
+    """on_kill's lookup: the live job of this task's name chain, never a failed one."""
+    assert _backend().find_job(_spec(entrypoint)) is None
+    handle = _backend().submit(_spec(entrypoint))
+    assert _backend().find_job(_spec(entrypoint)).job_id == handle.job_id
+    fake.set_status(handle.job_id, "Failed")
+    assert _backend().find_job(_spec(entrypoint)) is None
+    rerun = _backend().submit(_spec(entrypoint))
+    assert _backend().find_job(_spec(entrypoint)).job_id == rerun.job_id == "mlops-train-churn-abc123-r2"
 
 
 def test_poll_events_fetch_cancel(fake, entrypoint, tmp_path):

@@ -4,7 +4,6 @@ uses, and Cloud Storage object calls)."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import logging
@@ -17,7 +16,6 @@ from unittest import mock
 import pytest
 
 from airflow_mlops.backends.base import JobHandle, TrainingJobSpec, get_backend
-from airflow_mlops.backends.vertex_ai import VertexAICustomJobTrigger
 from airflow_mlops.exceptions import DataInputError, MissingExtraError, TrainingJobFailed
 
 PROJECT = "mlops-project"
@@ -290,7 +288,13 @@ def test_fetch_output_brings_back_aip_model_dir(fake, tmp_path):
 
 def test_bad_input_is_a_clear_error(entrypoint):
     with pytest.raises(DataInputError, match=r"train_data must be a gs:// URI .*'s3://b/train.csv'"):
-        _backend().build_custom_job(_spec(entrypoint, train_data="s3://b/train.csv"), None)
+        _backend().validate(_spec(entrypoint, train_data="s3://b/train.csv"))
+    with pytest.raises(DataInputError, match=r"validation_data must be a gs:// URI"):
+        _backend().validate(_spec(entrypoint, validation_data="/local/validation.csv"))
+    with pytest.raises(DataInputError, match="is not a file"):
+        _backend().validate(_spec(Path("/nope/train.py")))
+    # a user container holds its own code: the entrypoint need not exist here
+    _backend(container_image_uri="us-docker.pkg.dev/p/r/t:1").validate(_spec(Path("/app/t.py")))
     with pytest.raises(ValueError, match="staging_bucket"):
         get_backend("vertex_ai", {"project_id": PROJECT}, LOG)
     with pytest.raises(ValueError, match=r"unknown Vertex AI key\(s\) \['machine'\]"):
@@ -307,92 +311,30 @@ def test_missing_google_extra_names_it(monkeypatch):
         _backend()
 
 
-# ---------------------------------------------------------------- trigger
+def test_trigger_from_backend(fake, entrypoint):
+    from airflow_mlops.triggers.vertex_ai import VertexAICustomJobTrigger
+
+    backend = _backend(timeout_seconds=600, impersonation_chain="sa@x")
+    handle = backend.submit(_spec(entrypoint))
+    trigger = backend.trigger(handle, poll_interval=15)
+    assert isinstance(trigger, VertexAICustomJobTrigger)
+    assert trigger.serialize()[1] == {
+        "conn_id": "google_cloud_default",
+        "project_id": PROJECT,
+        "location": REGION,
+        "job_id": handle.job_id,
+        "poll_interval": 15.0,
+        "timeout": 4200.0,
+        "impersonation_chain": "sa@x",
+    }
 
 
-def test_trigger_serialize_round_trip():
-    trigger = VertexAICustomJobTrigger(
-        conn_id="gcp",
-        project_id=PROJECT,
-        location=REGION,
-        job_id="42",
-        poll_interval=5.0,
-        timeout=60.0,
-        impersonation_chain=["sa@x"],
-    )
-    path, kwargs = trigger.serialize()
-    assert path == "airflow_mlops.backends.vertex_ai.VertexAICustomJobTrigger"
-    json.dumps(kwargs)  # primitives only
-    module, name = path.rsplit(".", 1)
-    clone = getattr(importlib.import_module(module), name)(**kwargs)
-    assert clone.serialize() == (path, kwargs)
-
-
-@pytest.fixture
-def async_states(monkeypatch):
-    """Answers GetCustomJob from a list of states (the last one repeats)."""
-    from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobAsyncHook
-    from google.cloud.aiplatform_v1 import JobServiceAsyncClient
-    from google.cloud.aiplatform_v1.types import CustomJob, JobState
-
-    states: list[tuple[str, str | None]] = []
-    client = mock.create_autospec(JobServiceAsyncClient, instance=True)
-    client.custom_job_path.side_effect = JobServiceAsyncClient.custom_job_path
-
-    async def get_custom_job(request, **_):
-        state, error = states.pop(0) if len(states) > 1 else states[0]
-        if state == "raise":
-            raise PermissionError("403 caller lacks aiplatform.customJobs.get")
-        job = CustomJob(name=request["name"], state=getattr(JobState, state))
-        if error:
-            job.error.message = error
-        return job
-
-    client.get_custom_job.side_effect = get_custom_job
-
-    async def get_client(self, region=None):
-        return client
-
-    monkeypatch.setattr(CustomJobAsyncHook, "get_job_service_client", get_client)
-    return states
-
-
-async def _events(trigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
-
-
-@pytest.mark.parametrize(
-    ("states", "status", "text"),
-    [
-        (
-            [("JOB_STATE_PENDING", None), ("JOB_STATE_RUNNING", None), ("JOB_STATE_SUCCEEDED", None)],
-            "success",
-            "ended JOB_STATE_SUCCEEDED",
-        ),
-        ([("JOB_STATE_RUNNING", None), ("JOB_STATE_FAILED", "exit status 1")], "failed", "exit status 1"),
-        (
-            [("JOB_STATE_CANCELLING", None), ("JOB_STATE_CANCELLED", None)],
-            "cancelled",
-            "ended JOB_STATE_CANCELLED",
-        ),
-        ([("raise", None)], "error", "lacks aiplatform.customJobs.get"),
-    ],
-)
-async def test_trigger_run_outcomes(async_states, states, status, text):
-    async_states.extend(states)
-    trigger = VertexAICustomJobTrigger(
-        conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42", poll_interval=0.01
-    )
-    (event,) = await _events(trigger)
-    assert event["status"] == status and event["job_id"] == "42"
-    assert text in event["message"]
-
-
-async def test_trigger_run_timeout(async_states):
-    async_states.append(("JOB_STATE_RUNNING", None))
-    trigger = VertexAICustomJobTrigger(
-        conn_id="gcp", project_id=PROJECT, location=REGION, job_id="42", poll_interval=0.05, timeout=0.2
-    )
-    (event,) = await _events(trigger)
-    assert event["status"] == "timeout" and event["state"] == "JOB_STATE_RUNNING"
-    assert "keeps running" in event["message"]
+def test_find_job_after_a_kill_mid_submit(fake, entrypoint):
+    """on_kill's lookup: the live job of this name, never a failed one or another name's."""
+    assert _backend().find_job(_spec(entrypoint)) is None
+    handle = _backend().submit(_spec(entrypoint))
+    found = _backend().find_job(_spec(entrypoint))
+    assert (found.job_id, found.status) == (handle.job_id, "running")
+    assert _backend().find_job(_spec(entrypoint, job_name="other-task")) is None
+    fake.set_state(handle.job_id, "JOB_STATE_FAILED")
+    assert _backend().find_job(_spec(entrypoint)) is None

@@ -11,8 +11,11 @@ from airflow_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     SUPPORTED_METRICS,
+    align_features,
+    check_bound,
     greater_is_better,
     score,
+    split_labelled,
 )
 
 
@@ -124,3 +127,60 @@ def test_dataframe_predictions_of_a_pyfunc_model():
     assert out["accuracy"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="2 output columns"):
         score(_Fixed(pd.DataFrame({"a": [1, 0], "b": [0, 1]})), None, pd.Series([1, 1]), ["accuracy"])
+
+
+def test_split_labelled_returns_features_and_labels():
+    df = pd.DataFrame({"x": [1, 2], "label": [0, 1]})
+    X, y = split_labelled(df, "label", "data d.csv")
+    assert list(X.columns) == ["x"] and y.tolist() == [0, 1]
+
+
+def test_split_labelled_names_the_data_and_the_missing_target():
+    df = pd.DataFrame({"x": [1, 2]})
+    with pytest.raises(
+        ValueError, match=r"^eval_data s3://b/e.parquet has no target column 'label'; columns: \['x'\]"
+    ):
+        split_labelled(df, "label", "eval_data s3://b/e.parquet")
+
+
+def test_split_labelled_refuses_missing_labels():
+    df = pd.DataFrame({"x": [1, 2, 3], "label": [0, None, None]})
+    with pytest.raises(ValueError, match=r"^data d.csv: target column 'label' has 2 missing values"):
+        split_labelled(df, "label", "data d.csv")
+
+
+def test_align_features_keeps_the_models_columns_in_its_order():
+    model = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 0.0]}), [0, 1])
+    X = pd.DataFrame({"b": [1.0], "extra": [9], "a": [0.0]})
+    assert list(align_features(model, X, "data d.csv").columns) == ["a", "b"]
+
+
+def test_align_features_names_the_columns_the_data_lacks():
+    model = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 0.0]}), [0, 1])
+    with pytest.raises(ValueError, match=r"data d.csv lacks columns \['b'\] that churn v3 was trained on"):
+        align_features(model, pd.DataFrame({"a": [1.0]}), "data d.csv", model_label="churn v3")
+
+
+def test_align_features_leaves_a_model_without_feature_names_alone():
+    X = pd.DataFrame({"a": [1.0]})
+    assert align_features(_Fixed([0]), X, "data d.csv") is X
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "match"),
+    [
+        ("accuracy", math.nan, "min_value must be a finite number"),
+        ("f1", 1.01, "min_value must be between 0 and 1"),
+        ("mae", -1, "min_value must be 0 or more"),
+        ("r2", 2, "min_value must be 1 or less"),
+        ("rmse", "x", "min_value must be a number"),
+    ],
+)
+def test_check_bound_names_the_setting(metric, value, match):
+    with pytest.raises(ValueError, match=match):
+        check_bound(metric, value, "min_value")
+
+
+@pytest.mark.parametrize(("metric", "value"), [("accuracy", 0), ("accuracy", 1), ("r2", -3.5), ("rmse", 1e6)])
+def test_check_bound_accepts_what_the_metric_can_take(metric, value):
+    assert check_bound(metric, value, "min_value") == float(value)

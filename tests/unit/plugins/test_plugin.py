@@ -1,4 +1,4 @@
-"""The plugin's registration, the Report link's URL, and the model page's content."""
+"""The plugin's registration and the model page's content (the Report link: tests/unit/links)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ import json
 import subprocess
 import sys
 from types import SimpleNamespace
-from unittest import mock
-
-import pytest
 
 from airflow_mlops.core import tags
 from airflow_mlops.core.registry import HistoryEvent
-from airflow_mlops.links.base import MlopsReportLink
 from airflow_mlops.plugins.models import model_view
-from airflow_mlops.plugins.routes import absolute, report_path
 from tests.helpers.fixtures import REPO
 
 
@@ -42,31 +37,6 @@ def test_loading_the_plugin_builds_no_web_app():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
-
-
-@pytest.mark.parametrize(
-    ("base_url", "map_index", "expected"),
-    [
-        (None, -1, "/mlops/reports/train%2Bit?run_id=manual__2026-01-01T00%3A00%3A00%2B00%3A00&task_id=gate"),
-        ("https://af.example.com/airflow/", 2, "https://af.example.com/airflow/mlops/reports/train%2Bit?"
-         "run_id=manual__2026-01-01T00%3A00%3A00%2B00%3A00&task_id=gate&map_index=2"),
-    ],
-)  # fmt: skip
-def test_the_report_link_opens_the_plugin_page_of_the_task_instance(base_url, map_index, expected):
-    ti = SimpleNamespace(dag_id="train+it", run_id="manual__2026-01-01T00:00:00+00:00", task_id="gate",
-                         map_index=map_index)  # fmt: skip
-    assert absolute(report_path(ti.dag_id, ti.run_id, ti.task_id, ti.map_index), base_url) == expected
-    with (
-        mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", autospec=True) as get_value,
-        mock.patch("airflow.sdk.configuration.conf.get", autospec=True, return_value=base_url),
-    ):
-        get_value.return_value = "file:///worker/reports/quality/x/validation.html"
-        assert MlopsReportLink().get_link(mock.sentinel.operator, ti_key=ti) == expected
-        get_value.assert_called_once_with(key=tags.XCOM_REPORT_URI, ti_key=ti)
-        get_value.return_value = "https://reports.example.com/x.html"  # already a web page
-        assert MlopsReportLink().get_link(mock.sentinel.operator, ti_key=ti) == get_value.return_value
-        get_value.return_value = None
-        assert MlopsReportLink().get_link(mock.sentinel.operator, ti_key=ti) == ""
 
 
 @dataclasses.dataclass

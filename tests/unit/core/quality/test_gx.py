@@ -1,20 +1,23 @@
-"""Quality gate logic against the real Great Expectations 1.x (imported once for this module)."""
+"""Compiling and running suites against the real Great Expectations 1.x (imported once per session)."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_mlops.core import quality as q
-from tests.unit.core.test_quality import _reference
+from airflow_mlops.core.quality.gx import MissingColumnError, check_columns, compile_suite, run_validation
+from airflow_mlops.core.quality.suggest import suggest_suite
+from airflow_mlops.core.quality.suite import SuiteError, load_suite, parse_suite
+from airflow_mlops.core.quality.verdict import summarize
+from tests.unit.core.quality.samples import reference_frame
 
 
 def test_unknown_type_names_it_and_suggests():
-    suite = q.load_suite([
+    suite = load_suite([
         {"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
         {"type": "expect_column_values_to_not_be_nul", "kwargs": {"column": "a"}},
     ])  # fmt: skip
-    with pytest.raises(q.SuiteError) as err:
-        q.compile_suite(suite)
+    with pytest.raises(SuiteError) as err:
+        compile_suite(suite)
     assert str(err.value).startswith(
         "suite <inline suite>, expectation #2 (expect_column_values_to_not_be_nul): unknown expectation type "
         "'expect_column_values_to_not_be_nul'; did you mean expect_column_values_to_not_be_null, "
@@ -22,16 +25,16 @@ def test_unknown_type_names_it_and_suggests():
 
 
 def test_bad_kwargs_name_the_expectation():
-    suite = q.load_suite(
+    suite = load_suite(
         [{"type": "expect_column_values_to_be_between", "kwargs": {"colum": "a", "min_value": 1}}]
     )
-    with pytest.raises(q.SuiteError, match=r"expectation #1 \(expect_column_values_to_be_between\): invalid kwargs "
+    with pytest.raises(SuiteError, match=r"expectation #1 \(expect_column_values_to_be_between\): invalid kwargs "
                        r"\{'colum': 'a', 'min_value': 1\}: .*column field required"):  # fmt: skip
-        q.compile_suite(suite)
+        compile_suite(suite)
 
 
 def test_domain_columns_and_missing_column_error():
-    suite = q.load_suite([
+    suite = load_suite([
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
         {"type": "expect_column_pair_values_to_be_equal", "kwargs": {"column_A": "a", "column_B": "b"}},
         {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["a", "c"]}},
@@ -39,13 +42,13 @@ def test_domain_columns_and_missing_column_error():
         {"type": "expect_column_to_exist", "kwargs": {"column": "z"}},
         {"type": "expect_table_columns_to_match_ordered_list", "kwargs": {"column_list": ["y"]}},
     ])  # fmt: skip
-    compiled = q.compile_suite(suite)
+    compiled = compile_suite(suite)
     assert {c: [s.position for s in specs] for c, specs in compiled.domain_columns().items()} == {
         "a": [1, 2, 3], "b": [2], "c": [3],
     }  # fmt: skip
-    q.check_columns(compiled, ["a", "b", "c"], "d.parquet")
-    with pytest.raises(q.MissingColumnError) as err:
-        q.check_columns(compiled, ["a", "x"], "/data/d.parquet")
+    check_columns(compiled, ["a", "b", "c"], "d.parquet")
+    with pytest.raises(MissingColumnError) as err:
+        check_columns(compiled, ["a", "x"], "/data/d.parquet")
     assert err.value.missing == ["b", "c"]
     assert str(err.value).startswith(
         "suite <inline suite> names columns that data /data/d.parquet does not have: column 'b' (named by "
@@ -55,11 +58,11 @@ def test_domain_columns_and_missing_column_error():
 
 
 def test_generated_suite_passes_its_reference_and_catches_breakage():
-    df = _reference()
-    suite = q.parse_suite(q.suggest_suite(df, name="ref"))
-    compiled = q.compile_suite(suite)
-    result = q.run_validation(df, compiled)
-    summary = q.summarize(result, fail_on="warning", row_count=len(df))
+    df = reference_frame()
+    suite = parse_suite(suggest_suite(df, name="ref"))
+    compiled = compile_suite(suite)
+    result = run_validation(df, compiled)
+    summary = summarize(result, fail_on="warning", row_count=len(df))
     assert summary["failed"] == [] and summary["success"] is True
     assert summary["evaluated"] == len(suite.expectations)
     # results come back in suite order, each with its position
@@ -72,8 +75,8 @@ def test_generated_suite_passes_its_reference_and_catches_breakage():
     broken.loc[:9, "age"] = -40  # 3.3% of rows, more than the 1% "mostly" allows
     broken["score"] = broken["score"].astype(str)  # numbers arriving as text
     broken.loc[0, "label"] = None
-    result = q.run_validation(broken, compiled)
-    summary = q.summarize(result, fail_on="critical")
+    result = run_validation(broken, compiled)
+    summary = summarize(result, fail_on="critical")
     assert not summary["success"]
     messages = {(f["column"], f["expectation"]): f["message"] for f in summary["failed"]}
     assert messages[("age", "expect_column_values_to_be_between")].startswith(
@@ -93,35 +96,25 @@ def test_generated_suite_passes_its_reference_and_catches_breakage():
 
 
 def test_severity_reaches_gx_result():
-    df = _reference()
-    suite = q.load_suite([
+    df = reference_frame()
+    suite = load_suite([
         {"type": "expect_column_max_to_be_between", "kwargs": {"column": "age", "max_value": 1}, "severity": "warning"},
         {"type": "expect_column_min_to_be_between", "kwargs": {"column": "age", "min_value": 1000},
          "meta": {"severity": "info"}},
     ])  # fmt: skip
-    result = q.run_validation(df, q.compile_suite(suite), "BASIC")
+    result = run_validation(df, compile_suite(suite), "BASIC")
     assert [r["expectation_config"]["severity"] for r in result["results"]] == ["warning", "info"]
-    summary = q.summarize(result, fail_on="critical")
+    summary = summarize(result, fail_on="critical")
     assert summary["success"] is True and len(summary["failed"]) == 2
 
 
-def test_cli_suggest_then_check(tmp_path, capsys):
-    data = tmp_path / "ref.csv"
-    _reference().to_csv(data, index=False)
-    out = tmp_path / "ref_suite.json"
-    assert q.main(["suggest", str(data), "-o", str(out), "--max-categories", "5"]) == 0
-    assert "expectations to" in capsys.readouterr().out
-    html = tmp_path / "r.html"
-    assert q.main(["check", str(data), str(out), "--html", str(html)]) == 0
-    assert "Data quality gate passed" in capsys.readouterr().out
-    assert "PASSED" in html.read_text()
-    bad = _reference()
-    bad["city"] = "x"
-    bad.to_csv(tmp_path / "bad.csv", index=False)
-    assert q.main(["check", str(tmp_path / "bad.csv"), str(out), "--fail-on", "warning"]) == 1
-    assert (
-        "[warning] column 'city': 300 of 300 values (100.0%) not in ['lyon', 'paris']"
-        in capsys.readouterr().out
+def test_missing_column_error_suggests_a_close_data_column():
+    compiled = compile_suite(
+        load_suite([{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "agee"}}])
     )
-    assert q.main(["check", str(tmp_path / "nope.csv"), str(out)]) == 2
-    assert "error: data not found" in capsys.readouterr().out
+    with pytest.raises(MissingColumnError) as err:
+        check_columns(compiled, ["age", "region"], "d.parquet")
+    assert (
+        "column 'agee' (named by expectation #1 (expect_column_values_to_not_be_null); did you mean 'age'?)"
+        in str(err.value)
+    )
