@@ -134,7 +134,9 @@ def start_standalone() -> Standalone:
         raise
     argv = [sys.executable, str(REPO / "include" / "demo" / "standalone.py"), "--port", str(port),
             "--mlflow-port", str(mlflow_port), "--home", str(root / "home"), "--dags", str(REPO / "dags"),
-            "--user", "admin", "--password", passwords["admin"],
+            # "--option=value": a generated password may start with "-", which argparse would
+            # take for an option (1 start in 64 failed that way)
+            "--user=admin", f"--password={passwords['admin']}",
             "--config", f"database__sql_alchemy_conn={pg.url('airflow', 'airflow', 'airflow')}",
             # the scheduler's and triggerer's log servers default to fixed ports: two stacks on one
             # machine (other suites, other checkouts) would fight over them
@@ -142,7 +144,7 @@ def start_standalone() -> Standalone:
             "--config", f"logging__trigger_log_server_port={free_port()}"]  # fmt: skip
     for user, role in ROLES.items():
         if user != "admin":
-            argv += ["--extra-user", f"{user}:{role}:{passwords[user]}"]
+            argv.append(f"--extra-user={user}:{role}:{passwords[user]}")
     service = Service("standalone", argv, venv_env(), root)
     sa = Standalone(
         f"http://127.0.0.1:{port}", f"http://127.0.0.1:{mlflow_port}", root, service, passwords, pg
