@@ -175,6 +175,8 @@ def test_model_page_shows_the_history_and_rolls_back_as_the_user(promoted_twice:
     frame.get_by_role("button", name="Roll back").click()
     frame.get_by_text(f"@champion → v{target}").first.wait_for(timeout=RUN_TIMEOUT * 1000)
     assert frame.locator("table.history tr.event").count() == 3
+    newest = frame.locator("table.history tr.event").first
+    newest.locator("td.approval").get_by_text("no approval step").wait_for()  # a rollback asks nobody
     shot(page, "plugin", "05-rolled-back")
     assert sa.champion() == target
     after = _history(sa)
