@@ -40,6 +40,7 @@ from airflow_mlops.operators.evaluation import EvaluateModelOperator
 from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
 from airflow_mlops.operators.training import TrainModelOperator
+from airflow_mlops.policy import RetrainingPolicy
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/
@@ -53,24 +54,25 @@ TRAIN_DATA = os.environ.get("MLOPS_TRAIN_DATA", f"{DATA_ROOT}/train.parquet")
 """Default training data of a scheduled run (a file or a folder of parquet/CSV parts)."""
 EVAL_DATA = os.environ.get("MLOPS_EVAL_DATA", f"{DATA_ROOT}/eval.parquet")
 """Default labelled evaluation data: recent data neither model was trained on."""
-TARGET = os.environ.get("MLOPS_TARGET", "label")
+POLICY = RetrainingPolicy.from_env()
+"""The retraining policy, shared with mlops_drift_monitor, the demo and `python -m airflow_mlops.backtest`
+(which replays it on your own history before you switch it on). Its defaults were chosen by
+measurement (docs/policy.md); change a field here, e.g. ``RetrainingPolicy.from_env(min_improvement=0.01)``,
+or with its MLOPS_* environment variable. ``POLICY.training_windows`` is how much history a
+retraining's ``train_data`` should hold (the demo passes that many recent windows)."""
+TARGET = POLICY.target
 QUALITY_SUITE = os.environ.get(
     "MLOPS_QUALITY_SUITE", str(_PROJECT / "include" / "expectations" / "churn.json")
 )
 ENTRYPOINT = os.environ.get("MLOPS_TRAINING_ENTRYPOINT", str(_PROJECT / "include" / "training" / "train.py"))
-HYPERPARAMETERS = {
-    "target": TARGET,
-    "model": "random_forest",
-    "n_estimators": 100,
-    "min_samples_leaf": 5,
-    "seed": 42,
-}
-"""Passed to the entrypoint as --params (see docs/training.md)."""
-METRIC = "accuracy"
+HYPERPARAMETERS = POLICY.training_params()
+"""Passed to the entrypoint as --params (see docs/training.md): {"target": "label", "model":
+"random_forest", "n_estimators": 100, "min_samples_leaf": 5, "seed": 42} by default (MLOPS_HYPERPARAMETERS)."""
+METRIC = POLICY.metric
 """The metric a candidate must improve on the champion."""
-MIN_IMPROVEMENT = 0.0
-THRESHOLDS = {"accuracy": 0.7}
-"""Absolute floors every promoted model must meet."""
+MIN_IMPROVEMENT = POLICY.min_improvement
+THRESHOLDS = dict(POLICY.thresholds)
+"""Absolute floors every promoted model must meet ({"accuracy": 0.7} by default, MLOPS_THRESHOLDS)."""
 BACKENDS = ["local", "sagemaker", "vertex_ai", "azure_ml"]
 BACKEND_CONFIGS: dict[str, dict] = {
     "local": {},
@@ -151,6 +153,7 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
             None,
             # nullable: a plain string Param with an empty default makes the UI form demand a value
             type=["null", "string"],
+            maxLength=5000,  # recorded in the registry's history (whose limit is 10,000)
             title="Reason",
             description="Why this retraining; recorded with the promotion. Empty: what triggered the run.",
         ),
@@ -299,6 +302,8 @@ Reason: {{ plan.reason }}
         forced=f"{{{{ {_PLAN}['forced'] }}}}",
         mlflow_conn_id=MLFLOW_CONN_ID,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        retries=3,  # a registry that was down or busy: the retry completes or undoes the move
+        retry_delay=30,
         doc_md="""
         Moves `@champion` to the new version only if it still points at the version the evaluation
         compared against (compare-and-set), records the history (previous holder, reason, forced,

@@ -28,6 +28,7 @@ import os
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, task
 
 from airflow_mlops.core import tags
+from airflow_mlops.policy import RetrainingPolicy
 from airflow_mlops.sensors.drift import DataDriftSensor
 from airflow_mlops.sensors.performance import ModelPerformanceSensor
 
@@ -41,16 +42,27 @@ CURRENT_DATA = os.environ.get("MLOPS_CURRENT_DATA", f"{DATA_ROOT}/windows/{{{{ d
 """The day's labelled window (a Jinja template: ``{{ ds }}`` is the run's date)."""
 REFERENCE = os.environ.get("MLOPS_DRIFT_REFERENCE", f"models:/{MODEL_NAME}@champion")
 """What "normal" is: the champion's training data (from its lineage), or any data URI."""
-TARGET = os.environ.get("MLOPS_TARGET", "label")
-DRIFT_COLUMNS: list[str] | None = None
-"""Columns to test; None tests every column of the window (features and label)."""
-DRIFT_SHARE = float(os.environ.get("MLOPS_DRIFT_SHARE", "0.5"))
-"""Share of drifted columns at which the data counts as drifted (Evidently's default 0.5)."""
-METRIC = "accuracy"
-MAX_DROP = float(os.environ.get("MLOPS_MAX_DROP", "0.1"))
-"""Relative drop of the champion's metric (vs its evaluation) that counts as degradation."""
-MIN_VALUE: float | None = None
-"""Absolute floor of the champion's metric; None: only MAX_DROP applies."""
+POLICY = RetrainingPolicy.from_env()
+"""The retraining policy, shared with mlops_continuous_training, the demo and
+`python -m airflow_mlops.backtest` (which replays it on your own history before you switch it on).
+Its defaults were chosen by measurement (docs/policy.md); change a field here, e.g.
+``RetrainingPolicy.from_env(max_drop=0.05)``, or with its MLOPS_* environment variable."""
+TARGET = POLICY.target
+"""The label column: never part of the feature-drift share (target drift is its own signal)."""
+FEATURES = [
+    "tenure_months", "monthly_charges", "data_usage_gb", "support_calls", "late_payments",
+    "satisfaction", "age", "contract", "internet_service", "payment_method", "region",
+]  # fmt: skip
+"""The model's input columns (the demo churn model's; list yours)."""
+DRIFT_COLUMNS = list(POLICY.drift_columns or FEATURES)
+"""Columns tested for feature drift: the model's inputs, not the label (MLOPS_DRIFT_COLUMNS)."""
+DRIFT_SHARE = POLICY.drift_share
+"""Share of drifted feature columns at which the window counts as drifted: 0.7 (MLOPS_DRIFT_SHARE)."""
+METRIC = POLICY.metric
+MAX_DROP = POLICY.max_drop
+"""Relative drop of the champion's metric (vs its evaluation) that counts as decay: 0.1 (MLOPS_MAX_DROP)."""
+MIN_VALUE = POLICY.min_value
+"""Absolute floor of the champion's metric; None: only MAX_DROP applies (MLOPS_MIN_VALUE)."""
 SENSOR_TIMEOUT = float(os.environ.get("MLOPS_MONITOR_TIMEOUT_SECONDS", "0"))
 """How long the sensors keep re-checking a window that shows nothing: 0 checks once. Raise it
 (with POKE_INTERVAL) if your window keeps filling during the day."""

@@ -48,6 +48,7 @@ MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
             "manual rollback",
             type="string",
             minLength=1,
+            maxLength=5000,  # recorded in the registry's history (whose limit is 10,000)
             title="Reason",
             description="Recorded in the promotion history on the registered model.",
         ),
@@ -62,6 +63,8 @@ def mlops_rollback():
         to_version="{{ params.version or '' }}",
         reason="{{ params.reason }}",
         mlflow_conn_id=MLFLOW_CONN_ID,
+        retries=3,  # a registry that was down or busy: the retry completes or undoes the move
+        retry_delay=30,
         doc_md="""
         Moves `@champion` back: to the chosen version, else to the holder before the current one as
         recorded in the promotion history. Fails with a clear message when there is no history to

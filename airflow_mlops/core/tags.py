@@ -37,7 +37,8 @@ EVAL_DATA_URI = "mlops.eval.data.uri"
 
 # Promotion history. On the registered model, one tag per event, in order:
 #   mlops.history.<alias>.<seq:06d> = JSON {action, version, previous_version, at, reason, forced,
-#                                           dag_id, run_id, task_id, user}
+#                                           dag_id, run_id, task_id, user, status[, map_index, note]}
+# status: "pending" (written before the alias moves), then "done" or "aborted"; absent = done.
 HISTORY_PREFIX = "mlops.history."
 # On the promoted version, the latest event that made it the holder of an alias:
 PROMOTED_PREVIOUS = "mlops.promotion.{alias}.previous_version"
@@ -52,8 +53,9 @@ ROLLBACK_REASON = "mlops.rollback.{alias}.reason"
 ROLLBACK_BY = "mlops.rollback.{alias}.by"  # dag_id/run_id/task_id
 
 # The registry lock: a transient registered model <name>.mlops-lock.<alias> with these tags.
-LOCK_OWNER = "mlops.lock.owner"
-LOCK_EXPIRES = "mlops.lock.expires"  # epoch seconds
+LOCK_OWNER = "mlops.lock.owner"  # token of one acquisition; its presence marks a lock
+LOCK_EXPIRES = "mlops.lock.expires"  # epoch seconds, renewed while held
+LOCK_TASK = "mlops.lock.task"  # dag_id/run_id/task_id[/map_index] of the holder
 
 # Quality gate, on the MLflow run that holds its report (DataQualityGateOperator).
 QUALITY_DATA_URI = "mlops.quality.data.uri"

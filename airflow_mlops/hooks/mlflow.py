@@ -371,13 +371,38 @@ class MlflowHook(BaseHook):
         """One run holding params, metrics and a model directory byte for byte; then a new
         registered version of ``name`` from it, with ``tags`` on both.
 
+        Idempotent per task instance: when ``tags`` name the Airflow task instance
+        (``mlops.airflow.dag_id``/``run_id``/``task_id``, as ``TrainModelOperator`` writes them) and
+        a version of ``name`` with those tags, logged under ``run_name``, exists, that version is
+        returned and nothing is logged or registered (a retried or cleared ``train``).
+
         :param model_dir: an MLflow model directory (with ``MLmodel``), logged as ``model/``.
         :param files: more files logged at the run's root (e.g. ``metrics.json``).
         :return: ``(run_id, experiment_id, version)``
         """
         import mlflow
 
-        with self.errors(f"logging and registering a version of {name}"), self.session():
+        from airflow_mlops.core import tags as tag_names
+
+        origin = {
+            "dag_id": tags.get(tag_names.AIRFLOW_DAG_ID),
+            "run_id": tags.get(tag_names.AIRFLOW_RUN_ID),
+            "task_id": tags.get(tag_names.AIRFLOW_TASK_ID),
+        }
+        with self.errors(f"logging and registering a version of {name}"), self.session() as client:
+            if all(origin.values()):
+                earlier = self.find_version(name, origin, run_name=run_name)
+                if earlier is not None:
+                    self.log.warning(
+                        "%s v%s was already registered by this task instance (%s) from run %s: "
+                        "returning it instead of registering a second version",
+                        name,
+                        earlier.version,
+                        "/".join(origin.values()),
+                        earlier.run_id,
+                    )
+                    experiment_id = client.get_run(earlier.run_id).info.experiment_id
+                    return earlier.run_id, experiment_id, str(earlier.version)
             experiment_id = self.get_or_create_experiment(experiment)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
                 if params:
@@ -390,13 +415,61 @@ class MlflowHook(BaseHook):
             version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=dict(tags))
         return run.info.run_id, experiment_id, str(version.version)
 
+    def find_version(
+        self, name: str, origin: Mapping[str, Any], *, run_name: str | None = None
+    ) -> ModelVersion | None:
+        """The version of ``name`` registered by the task instance ``origin`` (``dag_id``,
+        ``run_id``, ``task_id``: the ``mlops.airflow.*`` lineage tags), or None.
+
+        :param run_name: also require the version's run to carry this name (the training job
+            name, which tells the map indexes of a mapped task apart).
+        :raises MlopsError: MLflow failed or is unreachable.
+        """
+        from airflow_mlops.core import tags as tag_names
+
+        wanted = {
+            tag_names.AIRFLOW_DAG_ID: str(origin.get("dag_id") or ""),
+            tag_names.AIRFLOW_RUN_ID: str(origin.get("run_id") or ""),
+            tag_names.AIRFLOW_TASK_ID: str(origin.get("task_id") or ""),
+        }
+        if not all(wanted.values()):
+            return None
+        # MLflow's filter grammar cannot escape a quote: narrow by whichever value has none
+        run_id = wanted[tag_names.AIRFLOW_RUN_ID]
+        if "'" not in run_id:
+            query = f"tags.`{tag_names.AIRFLOW_RUN_ID}` = '{run_id}'"
+        elif "'" not in name:
+            query = f"name = '{name}'"
+        else:
+            self.log.warning(
+                "Cannot search the registry for %r registered by run %r (quotes in both)", name, run_id
+            )
+            return None
+        with (
+            self.errors(f"looking for the version of {name} registered by {run_id}"),
+            self.session() as client,
+        ):
+            found = [
+                mv
+                for mv in client.search_model_versions(filter_string=query)
+                if mv.name == name and all(mv.tags.get(k) == v for k, v in wanted.items())
+            ]
+            if run_name is not None:
+                found = [
+                    mv for mv in found if mv.run_id and client.get_run(mv.run_id).info.run_name == run_name
+                ]
+        return min(found, key=lambda mv: int(mv.version)) if found else None
+
     def promote(self, name: str, version: str | int, **kwargs: Any) -> AliasMove:
         """Move ``name@alias`` to ``version`` with the registry protocol
         (:func:`airflow_mlops.core.registry.promote`; keyword arguments as there).
 
-        :raises PromotionConflict: the alias moved since the decision, or the lock was not free.
-        :raises RegistryError: no such model or version, or an invalid request.
-        :raises MlopsError: MLflow failed or is unreachable (nothing moved, or the retry completes it).
+        :raises PromotionConflict: the alias is not where ``expected_current`` says, or a writer
+            that ignores the lock moved it (no retry: the decision to promote is stale).
+        :raises RegistryError: an invalid setting (named in the message), no such model or
+            version, or a model in the lock's place that is not a lock (no retry).
+        :raises MlopsError: MLflow failed or is unreachable, or the lock stayed taken for
+            ``lock_timeout``: retried, and the retry completes or undoes what this try started.
         """
         from airflow_mlops.core import registry
 
@@ -411,7 +484,7 @@ class MlflowHook(BaseHook):
     def rollback(self, name: str, **kwargs: Any) -> AliasMove:
         """Move ``name@alias`` back along its history
         (:func:`airflow_mlops.core.registry.rollback`; keyword arguments as there); errors as
-        :meth:`promote`."""
+        :meth:`promote`, and :class:`RegistryError` when there is nothing to roll back to."""
         from airflow_mlops.core import registry
 
         return self._move(
@@ -421,15 +494,17 @@ class MlflowHook(BaseHook):
     def _move(
         self, fn: Callable[..., AliasMove], name: str, doing: str, *args: Any, **kwargs: Any
     ) -> AliasMove:
-        from airflow_mlops.core.registry import RegistryConflict, RegistryStateError
+        from airflow_mlops.core.registry import RegistryBusy, RegistryConflict, RegistryStateError
 
         try:
             with self.errors(doing), self.session() as client:
                 return fn(client, name, *args, **kwargs)
         except RegistryConflict as err:
             raise PromotionConflict(str(err)) from err
-        except RegistryStateError as err:
+        except RegistryStateError as err:  # RegistryInputError too: a setting is invalid
             raise RegistryError(str(err)) from err
+        except RegistryBusy as err:
+            raise MlopsError(f"{doing}: {err}") from err
 
     def list_models(self, max_results: int = 1000) -> list[RegisteredModel]:
         """Read-only: the registered models by name, without the registry's own lock models."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,14 @@ class _AliasOperator(BaseOperator):
         super().__init__(**kwargs)
         if not model_name:
             raise ValueError("model_name is required")
+        if (
+            isinstance(lock_timeout, bool)
+            or not isinstance(lock_timeout, (int, float))
+            or not (math.isfinite(lock_timeout) and lock_timeout >= 0)
+        ):
+            raise ValueError(
+                f"lock_timeout must be a finite number of seconds, 0 or more, got {lock_timeout!r}"
+            )
         self.model_name = model_name
         self.alias = alias
         self.reason = reason
@@ -57,6 +66,13 @@ class _AliasOperator(BaseOperator):
     @cached_property
     def hook(self) -> MlflowHook:
         return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    @staticmethod
+    def _origin(context: Context) -> dict[str, Any]:
+        """Who moves: the task instance (its map index included: each mapped instance is one
+        mover, and a retry is recognised by it) and the triggering user."""
+        index = getattr(context["ti"], "map_index", -1)
+        return {**task_origin(context), "map_index": index if isinstance(index, int) else -1}
 
     def _finish(self, context: Context, move: Any, action: str) -> dict[str, Any]:
         result = move.result()
@@ -81,9 +97,13 @@ class PromoteModelOperator(_AliasOperator):
     model's alias are serialised by a registry lock and, inside Airflow, by the ``mlops_registry``
     pool (configurable as ``[mlops] registry_pool``); the alias is read back after the write. The
     history (previous holder, time, dag/run/task, user, reason) is written to the registered model
-    and the version as tags. On success an Asset event ``x-mlflow://<model_name>@<alias>`` carries the
+    and the version as tags, with a write-ahead record, so a task that loses the registry half-way
+    fails as retriable (``MlopsError``) and its retry finishes or undoes exactly that move (give
+    the task ``retries``). On success an Asset event ``x-mlflow://<model_name>@<alias>`` carries the
     new version, so a deployment DAG can be scheduled on it. Re-running for the version that
-    already holds the alias changes nothing and returns the same result.
+    already holds the alias, or re-running the task instance that moved it, changes nothing and
+    returns the same result. Invalid settings (a version that is not a number, a reason over
+    10,000 characters, an alias MLflow refuses) fail with ``RegistryError`` before anything moves.
 
     :param model_name: registered model name.
     :param version: version to promote (e.g. ``{{ ti.xcom_pull('train')['model_version'] }}``).
@@ -93,7 +113,9 @@ class PromoteModelOperator(_AliasOperator):
     :param reason: why, recorded in the history.
     :param forced: recorded in the history when a promotion bypassed the evaluation verdict.
     :param mlflow_conn_id: MLflow connection.
-    :param lock_timeout: seconds to wait for a concurrent promotion of the same alias.
+    :param lock_timeout: seconds to wait for a concurrent move of the same alias (then
+        ``MlopsError``, retried). A lock left by a crashed task expires within 20 s; the same task's
+        retry takes its own over at once.
     :return: ``{model_name, alias, version, previous_version}``
     """
 
@@ -134,7 +156,7 @@ class PromoteModelOperator(_AliasOperator):
             expected_current=self.expected_current,
             reason=self.reason,
             forced=forced,
-            origin=task_origin(context),
+            origin=self._origin(context),
             lock_timeout=self.lock_timeout,
         )
         if move.changed:
@@ -163,8 +185,9 @@ class RollbackModelOperator(_AliasOperator):
 
     The previous holder is read from the promotion history that :class:`PromoteModelOperator`
     records; a second rollback walks one more step back. ``to_version`` picks the version
-    explicitly. The rollback is recorded like a promotion, emits the same Asset event, and re-running
-    the same task instance does not walk further back.
+    explicitly. The rollback is recorded like a promotion and emits the same Asset event. Re-running
+    the same task instance does not walk further back, also when its first try lost the registry
+    between moving the alias and recording it.
 
     :param model_name: registered model name.
     :param alias: alias to move back.
@@ -195,7 +218,7 @@ class RollbackModelOperator(_AliasOperator):
             alias=self.alias,
             to_version=self.to_version,
             reason=self.reason,
-            origin=task_origin(context),
+            origin=self._origin(context),
             lock_timeout=self.lock_timeout,
         )
         if move.changed:

@@ -251,7 +251,11 @@ class Demo:
                     "4-retraining",
                     "mlops_continuous_training",
                     nxt["date"],
-                    {"train_data": window["path"], "eval_data": nxt["path"], "reason": reason},
+                    {
+                        "train_data": _training_data(manifest, windows.index(window), self.data_root),
+                        "eval_data": nxt["path"],
+                        "reason": reason,
+                    },
                 )
                 retrain["train_window"], retrain["eval_window"] = window["date"], nxt["date"]
                 self.say_training(retrain)
@@ -483,6 +487,23 @@ class Demo:
                 self.say(f"  {kind:<8} file://{path}")
         self.say(f"Logs of each DAG run: {self.logs}")
         self.say(f"Done in {s['seconds']:.0f} s.")
+
+
+def _training_data(manifest: dict[str, Any], upto: int, root: Path) -> str:
+    """What the retraining after window ``upto`` trains on: the policy's training window
+    (``airflow_mlops.policy``, what the DAGs read): one window's file, or a folder of several."""
+    from airflow_mlops.policy import DEFAULT_POLICY, TRAINING_WINDOW_ALL
+
+    windows = [w["path"] for w in manifest["windows"][: upto + 1]]
+    n = DEFAULT_POLICY.training_windows
+    parts = [manifest["train"], *windows] if n == TRAINING_WINDOW_ALL else windows[-int(n) :]
+    if len(parts) == 1:
+        return parts[0]
+    folder = root / f"train-{manifest['windows'][upto]['date']}"
+    folder.mkdir(exist_ok=True)
+    for i, part in enumerate(parts):
+        shutil.copyfile(part, folder / f"part-{i:03d}.parquet")
+    return str(folder)
 
 
 def _children_cpu() -> float:

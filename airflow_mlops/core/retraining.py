@@ -1,0 +1,128 @@
+"""The backtest's decisions: does a policy retrain after this window, and how do policies compare?
+
+Pure (no Airflow, no data): the signals come from :func:`airflow_mlops.core.drift.compare` and
+:func:`airflow_mlops.core.performance.performance_verdict`, as the monitor DAG's sensors compute
+them; this module only says which policy acts on which signal.
+
+Policies:
+
+* ``never``     -- the first model serves for ever;
+* ``every``     -- retrain after every window;
+* ``calendar``  -- retrain after every ``calendar_every``-th window, whatever the data says;
+* ``triggered`` -- retrain when the monitor would start ``mlops_continuous_training``: feature
+  drift, performance decay, and (when the policy makes it a trigger) target drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+NEVER = "never"
+EVERY = "every"
+CALENDAR = "calendar"
+TRIGGERED = "triggered"
+POLICIES: tuple[str, ...] = (NEVER, EVERY, CALENDAR, TRIGGERED)
+
+
+@dataclass
+class Signals:
+    """What the monitor found on one window for the model serving it."""
+
+    feature_drift: bool
+    feature_drift_share: float
+    drifted_columns: list[str] = field(default_factory=list)
+    label_drift: bool | None = None
+    degraded: bool = False
+    performance_reasons: list[str] = field(default_factory=list)
+
+
+def retrain_reasons(
+    policy: str,
+    signals: Signals | None,
+    *,
+    windows_served: int,
+    calendar_every: int,
+    label_drift_trigger: bool,
+) -> list[str]:
+    """Why ``policy`` retrains after this window; an empty list: it does not.
+
+    :param windows_served: windows the current policy has served since its start (this one included).
+    :param calendar_every: the calendar policy's period in windows.
+    :param label_drift_trigger: whether target drift alone starts a retraining (triggered policy).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    if policy == NEVER:
+        return []
+    if policy == EVERY:
+        return ["every window"]
+    if policy == CALENDAR:
+        if calendar_every < 1:
+            raise ValueError(f"calendar_every must be at least 1, got {calendar_every}")
+        return [f"every {calendar_every} windows"] if windows_served % calendar_every == 0 else []
+    if signals is None:
+        raise ValueError("the triggered policy needs the window's signals")
+    reasons = []
+    if signals.feature_drift:
+        shown = ", ".join(signals.drifted_columns[:4]) + (" ..." if len(signals.drifted_columns) > 4 else "")
+        reasons.append(f"feature drift {signals.feature_drift_share:.0%} ({shown})")
+    if signals.label_drift and label_drift_trigger:
+        reasons.append("target drift")
+    if signals.degraded:
+        reasons.append("performance decay")
+    return reasons
+
+
+# ------------------------------------------------------------------------------------------ comparison
+
+
+@dataclass
+class Verdict:
+    """Triggered vs retrain-every-window over seeds, against the issue's acceptance bar."""
+
+    passed: bool
+    mean_gap: float  # every - triggered, in metric points (x100); positive: triggered is behind
+    worst_seed_gap: float
+    retrain_ratio: float  # triggered retrainings / every's
+    reasons: list[str]
+
+
+def mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def compare_to_every(
+    per_seed: Sequence[Mapping[str, Mapping[str, Any]]],
+    *,
+    greater_is_better: bool = True,
+    max_seed_gap: float = 0.5,
+    max_ratio: float = 0.25,
+) -> Verdict:
+    """Judge the triggered policy against retrain-every-window over several seeds.
+
+    :param per_seed: one ``{policy: {"mean": metric, "retrainings": n}}`` per seed.
+    :param max_seed_gap: how far (in points, metric x 100) triggered may trail on any one seed.
+    :param max_ratio: the largest share of every-window's retrainings triggered may use.
+    """
+    if not per_seed:
+        raise ValueError("no seeds to compare")
+    sign = 1.0 if greater_is_better else -1.0
+    gaps = [sign * (s[EVERY]["mean"] - s[TRIGGERED]["mean"]) * 100 for s in per_seed]
+    every = sum(s[EVERY]["retrainings"] for s in per_seed)
+    triggered = sum(s[TRIGGERED]["retrainings"] for s in per_seed)
+    ratio = triggered / every if every else float("nan")
+    mean_gap, worst = mean(gaps), max(gaps)
+    reasons = [
+        f"triggered is {abs(mean_gap):.2f} points {'behind' if mean_gap > 0 else 'ahead of'} every window "
+        "on the mean (required: not behind)",
+        f"worst seed: {worst:+.2f} points behind (required: at most {max_seed_gap:.2f})",
+        f"retrainings: {triggered}/{every} = {ratio:.2f} of every window's (required: at most {max_ratio:.2f})",
+    ]
+    passed = mean_gap <= 1e-9 and worst <= max_seed_gap and ratio <= max_ratio
+    return Verdict(
+        passed=passed, mean_gap=mean_gap, worst_seed_gap=worst, retrain_ratio=ratio, reasons=reasons
+    )

@@ -1,0 +1,101 @@
+"""The whole replay on a tiny history with the real training entrypoint, the reports and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_mlops.backtest import backtest
+from airflow_mlops.backtest.__main__ import main
+from airflow_mlops.backtest.report import table
+from airflow_mlops.policy import RetrainingPolicy
+
+REPO = Path(__file__).resolve().parents[3]
+ENTRYPOINT = str(REPO / "include" / "training" / "train.py")
+# small and fast: the test is about the replay, not the model
+POLICY = RetrainingPolicy(
+    hyperparameters={"model": "logistic_regression"},
+    thresholds={},
+    training_windows=2,
+    calendar_every=2,
+    drift_share=0.5,  # the tiny stream has two inputs; its drift moves one of them
+)
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    from tests.unit.backtest.conftest import make_window
+
+    windows = [(f"w{i}", make_window(i, drifted=i >= 3)) for i in range(5)]
+    out = tmp_path_factory.mktemp("report")
+    lines: list[str] = []
+    result = backtest(
+        windows, policy=POLICY, entrypoint=ENTRYPOINT, seeds=2, out_dir=str(out), progress=lines.append
+    )
+    result["_progress"] = lines
+    return result
+
+
+def test_every_policy_serves_every_window_after_the_first_model(summary):
+    assert summary["policies"] == ["never", "every", "calendar", "triggered"]
+    assert [w["window"] for w in summary["windows"]] == ["w2", "w3", "w4"]  # w0-w1 train the first model
+    totals = summary["totals"]
+    assert totals["never"]["retrainings"] == 0
+    assert totals["every"]["retrainings"] == 2  # nothing is retrained after the last window
+    assert totals["calendar"]["retrainings"] == 1  # after the 2nd window served
+    assert all(len(t["per_seed"]) == 2 for t in totals.values())
+    assert len(summary["_progress"]) == 2 * 3  # one line per window and seed
+
+
+def test_the_drift_is_seen_and_retraining_after_it_pays(summary):
+    drifted = summary["windows"][1]["policies"]["triggered"]  # w3: the first drifted window
+    assert all(drifted["feature_drift"])
+    assert all(drifted["retrained"])
+    last = summary["windows"][2]["policies"]
+    assert last["triggered"]["value"] > last["never"]["value"]
+    assert summary["totals"]["every"]["training_seconds"] > 0
+
+
+def test_the_policy_the_dags_read_is_reported(summary):
+    assert summary["policy"]["training_windows"] == 2
+    assert summary["entrypoint"] == ENTRYPOINT
+    assert summary["triggered_vs_every"]["reasons"]
+
+
+def test_json_html_and_table(summary):
+    files = summary["files"]
+    stored = json.loads(Path(files["json"]).read_text())
+    assert stored["totals"]["every"]["retrainings"] == 2
+    page = Path(files["html"]).read_text()
+    assert page.count('class="series"') == 4
+    assert '<table id="totals">' in page
+    text = table(summary)
+    assert "triggered vs every window" in text
+    assert "seed 1" in text and "seed 2" in text
+
+
+def test_cli_errors_name_the_missing_thing(tmp_path, window_folder, capsys):
+    code = main([str(tmp_path / "one.parquet"), "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "history not found" in capsys.readouterr().err
+    code = main(
+        [str(window_folder), "--target", "churned", "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")]
+    )
+    assert code == 2
+    assert "no target column 'churned'" in capsys.readouterr().err
+    code = main(
+        [str(window_folder), "--entrypoint", str(tmp_path / "train.py"), "--out", str(tmp_path / "r")]
+    )
+    assert code == 2
+    assert "training entrypoint not found" in capsys.readouterr().err
+
+
+def test_a_failing_entrypoint_reports_its_own_error(tmp_path, window_folder):
+    from airflow_mlops.backtest.training import TrainingFailed
+
+    script = tmp_path / "train.py"
+    script.write_text("import sys\nprint('no GPU here', file=sys.stderr)\nsys.exit(3)\n")
+    with pytest.raises(TrainingFailed, match="no GPU here"):
+        backtest(str(window_folder), policy=POLICY, entrypoint=str(script), seeds=1)
