@@ -62,12 +62,18 @@ def _json(text: str | None) -> Any:
 
 
 def event_view(event: Any) -> dict[str, Any]:
-    """One history event; unknown fields of a newer format go to ``other``."""
-    data = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else dict(vars(event))
+    """One history event; the other fields of a newer format go to ``other`` when they differ from
+    their default (``status`` "done" of every event of the history proper, no ``note`` ...)."""
+    data = dataclasses.asdict(event)
+    defaults = {f.name: f.default for f in dataclasses.fields(event) if f.default is not dataclasses.MISSING}
     view = {key: data.get(key) for key in _EVENT_FIELDS}
     view["forced"] = bool(view["forced"])
     view["run_path"] = run_path(view["dag_id"], view["run_id"])
-    view["other"] = {k: v for k, v in data.items() if k not in _EVENT_FIELDS and v not in (None, "", [], {})}
+    view["other"] = {
+        k: v
+        for k, v in data.items()
+        if k not in _EVENT_FIELDS and v not in (None, "", [], {}) and (k not in defaults or v != defaults[k])
+    }
     return view
 
 

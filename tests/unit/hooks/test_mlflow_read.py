@@ -48,7 +48,7 @@ def test_model_record_reads_versions_newest_first_and_each_alias_history(client)
         tags={
             tags.history_key("champion", 1): _event("1", None),
             tags.history_key("champion", 2): _event("2", "1"),
-            tags.history_key("canary", 1): _event("3", None, "canary_start"),
+            tags.history_key("canary", 1): _event("3", None),
         },  # fmt: skip
     )
     client.search_model_versions.return_value = [SimpleNamespace(version=v) for v in ("2", "10", "1")]
@@ -59,7 +59,7 @@ def test_model_record_reads_versions_newest_first_and_each_alias_history(client)
     assert [v.version for v in record.versions] == ["10", "2", "1"]
     assert list(record.history) == ["canary", "champion"]  # the model's aliases, and champion
     assert [(e.version, e.previous_version) for e in record.history["champion"]] == [("1", None), ("2", "1")]
-    assert [e.action for e in record.history["canary"]] == ["canary_start"]
+    assert [(e.alias, e.version) for e in record.history["canary"]] == [("canary", "3")]
 
 
 def test_model_record_of_a_missing_model_or_a_quoted_name_is_a_registry_error(client):
