@@ -139,6 +139,9 @@ def get_provider_info() -> dict:
                 "conn-fields": _AZURE_ML_CONN_FIELDS,
             },
         ],
+        # Also registered as the `airflow.plugins` entry point (pyproject.toml): Airflow 3.3 reads
+        # this list only with [core] lazy_discover_providers = False, the entry point always.
+        "plugins": [{"name": "airflow_mlops", "plugin-class": "airflow_mlops.plugins.ui.MlopsUiPlugin"}],
         "extra-links": [
             "airflow_mlops.links.mlflow.MlflowRunLink",
             "airflow_mlops.links.mlflow.MlflowModelVersionLink",

@@ -354,6 +354,11 @@ def mlops_continuous_training():
         body="{{ ti.xcom_pull(task_ids='decide_promotion', key='approval_body') }}",
         defaults="Reject",
         response_timeout=APPROVAL_TIMEOUT,
+        # Airflow 3.3 can fail an approval answered within seconds of the request (before the
+        # scheduler has seen the parked attempt exit, an Airflow 3.3 race); a retry asks again
+        # instead of losing the run's training and evaluation.
+        retries=1,
+        retry_delay=timedelta(seconds=5),
         doc_md="""
         Human in the loop (when the deployment or the run requires it, and for every forced
         promotion): shows the evaluation under Required Actions. Approve promotes, and the

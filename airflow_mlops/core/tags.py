@@ -70,6 +70,7 @@ DRIFT_DETECTED = "mlops.drift.detected"  # "true" | "false"
 # XCom keys besides return_value, shared by the sensors and the reference DAGs.
 XCOM_DRIFT_SUMMARY = "drift_summary"
 XCOM_PERFORMANCE_SUMMARY = "performance_summary"
+XCOM_REPORT_URI = "mlops_report_uri"  # where a gate or the drift sensor wrote its report (the Report link)
 
 
 def history_key(alias: str, seq: int) -> str:
