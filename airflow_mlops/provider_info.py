@@ -163,6 +163,7 @@ def get_provider_info() -> dict:
                     },
                     **_TRUST_OPTIONS,
                     **_ENGINE_OPTIONS,
+                    **_PLUGIN_OPTIONS,
                 },
             },
         },
@@ -253,6 +254,43 @@ _ENGINE_OPTIONS = {
         "type": "integer",
         "example": "4",
         "default": "2",
+    },
+}
+
+
+# Read by the UI plugin on the API server (docs/guide/ui.md); defaults as in
+# airflow_mlops.plugins (a test checks that they agree).
+_PLUGIN_OPTIONS = {
+    "report_roots": {
+        "description": "Folders and URI prefixes the report pages may serve from, besides "
+        "$AIRFLOW_HOME/reports of the API server (comma-separated); empty: only that folder.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "s3://bucket/reports",
+        "default": "",
+    },
+    "report_conn_id": {
+        "description": "Airflow connection that reads reports under report_roots on object storage; "
+        "empty: the filesystem's own credentials.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "aws_default",
+        "default": "",
+    },
+    "rollback_dag_id": {
+        "description": "The DAG the model page's Roll back button triggers (through Airflow's REST API, "
+        "as the user); who may read it may open the model pages.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "mlops_rollback",
+        "default": "mlops_rollback",
+    },
+    "mlflow_conn_id": {
+        "description": "The MLflow connection whose registry the model pages read.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "mlflow_default",
+        "default": "mlflow_default",
     },
 }
 

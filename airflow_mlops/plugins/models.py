@@ -36,7 +36,9 @@ LINEAGE = (
 )
 """The lineage tags TrainModelOperator writes on a version, in the order the page lists them."""
 _EVENT_FIELDS = ("seq", "action", "alias", "version", "previous_version", "at", "reason", "forced", "user",
-                 "dag_id", "run_id", "task_id")  # fmt: skip
+                 "approved_by", "dag_id", "run_id", "task_id")  # fmt: skip
+"""Shown in their own columns (the approval column reads the run's answers from Airflow, as the reader;
+``approved_by`` is the registry's own record of the same answer, in the JSON view)."""
 
 
 def run_path(dag_id: str | None, run_id: str | None) -> str | None:

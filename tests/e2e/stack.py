@@ -120,6 +120,16 @@ class Standalone:
             time.sleep(0.5)
         raise TimeoutError(f"{task_id} of {run_id} not parked and drained by the scheduler within {timeout}s")
 
+    def approve(self, dag_id: str, run_id: str, task_id: str, user: str = "admin") -> None:
+        """Answer the task's Human-in-the-loop request with *Approve* through the REST API, as the
+        Required Actions page does, once Airflow can take the answer (:meth:`wait_parked`)."""
+        self.wait_parked(dag_id, run_id, task_id)
+        api = self.api if user == "admin" else self.api_as(user)
+        api.patch(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+            {"chosen_options": ["Approve"], "params_input": {}},
+        )
+
 
 def start_standalone() -> Standalone:
     root = Path(tempfile.mkdtemp(prefix="mlops-e2e-"))

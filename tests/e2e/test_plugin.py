@@ -62,6 +62,7 @@ def promoted_twice(standalone: Standalone) -> Standalone:
                 "backend": "local", "backend_config": None, "require_approval": False, "force_promote": True,
                 "reason": f"e2e: promotion for the plugin test ({secrets.token_hex(3)})"}  # fmt: skip
         run_id = sa.api.trigger(TRAINING_DAG, conf)
+        sa.approve(TRAINING_DAG, run_id, "request_approval")  # a forced promotion always asks a human
         state = sa.api.wait_run(TRAINING_DAG, run_id, timeout=RUN_TIMEOUT, services=[sa.service])
         assert state == "success", sa.api.logs_of_unfinished(TRAINING_DAG, run_id)
     return sa

@@ -25,7 +25,8 @@ from tests.e2e.stack import MODEL, RUN_TIMEOUT, TRAINING_DAG, Standalone, login,
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = TRAINING_DAG
-BACKENDS = ["local", "sagemaker", "vertex_ai", "azure_ml"]
+BACKENDS = ["The Airflow worker (local)", "Amazon SageMaker", "Google Vertex AI", "Azure Machine Learning"]
+"""What the form's backend choice shows (the Param's ``values_display``); the value sent is the key."""
 
 
 def _wait_task(sa: Standalone, run_id: str, task_id: str, states: tuple[str, ...]) -> str:
@@ -142,7 +143,7 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     options.first.wait_for()
     assert options.all_inner_texts() == BACKENDS
     _shot(page, "02-trigger-form-backend-choices")
-    page.get_by_role("option", name="local", exact=True).click()
+    page.get_by_role("option", name=BACKENDS[0], exact=True).click()
 
     # fill it as a user would, with approval required, and trigger
     form.locator("#element_train_data").fill(train_window)

@@ -94,6 +94,19 @@ def test_the_model_page_shows_versions_history_evaluation_and_lineage():
     )
     assert second["action"] == "canary_complete" and second["forced"] is True
     assert (
-        second["other"] == {"approved_by": "alice"} and second["run_path"] == "dags/training/runs/manual__1"
+        second["approved_by"] == "alice"
+        and second["other"] == {}
+        and second["run_path"] == "dags/training/runs/manual__1"
     )
     json.dumps(view)  # the JSON route returns it as it is
+
+
+def test_plugin_options_are_declared_with_the_codes_defaults():
+    from airflow_mlops.hooks.mlflow import MlflowHook
+    from airflow_mlops.plugins.routes import DEFAULT_ROLLBACK_DAG
+    from airflow_mlops.provider_info import get_provider_info
+
+    options = get_provider_info()["config"]["mlops"]["options"]
+    assert options["rollback_dag_id"]["default"] == DEFAULT_ROLLBACK_DAG
+    assert options["mlflow_conn_id"]["default"] == MlflowHook.default_conn_name
+    assert options["report_roots"]["default"] == options["report_conn_id"]["default"] == ""
