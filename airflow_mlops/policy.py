@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRAINING_WINDOW_ALL = "all"
+TRAINING_WINDOW_SINCE_DRIFT = "since_drift"
+REGIME_SIGNALS = ("feature_drift", "target_drift", "decay")
+"""The monitor's signals that can start a new regime (``regime_signals``)."""
 
 ENV: dict[str, str] = {
     "target": "MLOPS_TARGET",
@@ -35,6 +38,9 @@ ENV: dict[str, str] = {
     "min_improvement": "MLOPS_MIN_IMPROVEMENT",
     "thresholds": "MLOPS_THRESHOLDS",
     "training_windows": "MLOPS_TRAINING_WINDOWS",
+    "max_training_windows": "MLOPS_MAX_TRAINING_WINDOWS",
+    "refresh_growth": "MLOPS_REFRESH_GROWTH",
+    "regime_signals": "MLOPS_REGIME_SIGNALS",
     "eval_fraction": "MLOPS_EVAL_FRACTION",
     "hyperparameters": "MLOPS_HYPERPARAMETERS",
     "calendar_every": "MLOPS_CALENDAR_EVERY",
@@ -96,6 +102,9 @@ class RetrainingPolicy:
     max_drop: float | None = 0.1
     min_value: float | None = None
     training_windows: int | str = 1
+    max_training_windows: int | None = None
+    refresh_growth: float | None = None
+    regime_signals: tuple[str, ...] = ("feature_drift",)
     eval_fraction: float = 0.3
     min_improvement: float = 0.0
     thresholds: Mapping[str, float] = field(default_factory=_default_thresholds)
@@ -105,6 +114,9 @@ class RetrainingPolicy:
     def __post_init__(self) -> None:
         if self.drift_columns is not None:
             object.__setattr__(self, "drift_columns", tuple(self.drift_columns))
+        if isinstance(self.regime_signals, str):
+            object.__setattr__(self, "regime_signals", (self.regime_signals,))
+        object.__setattr__(self, "regime_signals", tuple(self.regime_signals))
         object.__setattr__(self, "thresholds", dict(self.thresholds))
         object.__setattr__(self, "hyperparameters", dict(self.hyperparameters))
         self.validate()
@@ -137,8 +149,28 @@ class RetrainingPolicy:
         if self.max_drop is None and self.min_value is None:
             raise PolicyError("max_drop and min_value are both None: the decay trigger checks nothing")
         tw = self.training_windows
-        if tw != TRAINING_WINDOW_ALL and (isinstance(tw, bool) or not isinstance(tw, int) or tw < 1):
-            raise PolicyError(f"training_windows must be 'all' or a positive number of windows, got {tw!r}")
+        if tw not in (TRAINING_WINDOW_ALL, TRAINING_WINDOW_SINCE_DRIFT) and (
+            isinstance(tw, bool) or not isinstance(tw, int) or tw < 1
+        ):
+            raise PolicyError(
+                f"training_windows must be 'since_drift', 'all' or a positive number of windows, got {tw!r}"
+            )
+        cap = self.max_training_windows
+        if cap is not None:
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise PolicyError(f"max_training_windows must be None or a positive number, got {cap!r}")
+            if isinstance(tw, int):
+                raise PolicyError(
+                    f"max_training_windows caps a growing training window ('since_drift' or 'all'); "
+                    f"training_windows is already a fixed {tw}"
+                )
+        if self.refresh_growth is not None:
+            _number(self.refresh_growth, "refresh_growth", low=1.0, low_open=True)
+        unknown = [s for s in self.regime_signals if s not in REGIME_SIGNALS]
+        if not self.regime_signals or unknown:
+            raise PolicyError(
+                f"regime_signals must name one or more of {', '.join(REGIME_SIGNALS)}, got {list(self.regime_signals)!r}"
+            )
         _number(self.eval_fraction, "eval_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
         _number(self.min_improvement, "min_improvement")
         for name, bound in self.thresholds.items():
@@ -172,6 +204,7 @@ class RetrainingPolicy:
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["drift_columns"] = None if self.drift_columns is None else list(self.drift_columns)
+        out["regime_signals"] = list(self.regime_signals)
         return out
 
     # ------------------------------------------------------------------ construction
@@ -223,14 +256,20 @@ def _parse(name: str, var: str, raw: str) -> Any:
                 if raw.lower() in ("none", "inputs")
                 else tuple(c.strip() for c in raw.split(",") if c.strip())
             )
+        if name == "regime_signals":
+            return tuple(c.strip() for c in raw.split(",") if c.strip())
         if name == "label_drift":
             if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError("expected true or false")
             return raw.lower() in ("1", "true", "yes")
-        if name in ("max_drop", "min_value"):
+        if name in ("max_drop", "min_value", "refresh_growth"):
             return None if raw.lower() == "none" else float(raw)
         if name == "training_windows":
-            return TRAINING_WINDOW_ALL if raw.lower() == TRAINING_WINDOW_ALL else int(raw)
+            if raw.lower() in (TRAINING_WINDOW_ALL, TRAINING_WINDOW_SINCE_DRIFT):
+                return raw.lower()
+            return int(raw)
+        if name == "max_training_windows":
+            return None if raw.lower() == "none" else int(raw)
         if name == "calendar_every":
             return int(raw)
         if name in ("thresholds", "hyperparameters"):
