@@ -81,7 +81,12 @@ class RetrainingPolicy:
 
     :param training_windows: ``N``: the candidate trains on the ``N`` most recent windows (default
         1: the window that showed the drift or decay, as the demo retrains); ``"all"``: on every
-        labelled window so far.
+        labelled window so far; ``"since_drift"`` (backtest only): on the windows since the last
+        detected change (``regime_signals``), at most ``max_training_windows``.
+    :param max_training_windows: caps a growing window (``"all"``, ``"since_drift"``); backtest only.
+    :param refresh_growth: backtest only: also retrain when the windows since the last retraining
+        reach ``refresh_growth - 1`` times those it trained on (a growing window's refresh).
+    :param regime_signals: which monitor signals start a new regime for ``"since_drift"``.
     :param eval_fraction: share of the most recent window held out (not trained on) to score the
         candidate against the champion.
     :param min_improvement: ``EvaluateModelOperator``'s margin: the candidate must beat the
@@ -197,6 +202,30 @@ class RetrainingPolicy:
         if self.drift_columns is not None:
             return list(self.drift_columns)
         return [c for c in columns if c != self.target]
+
+    def backtest_only(self) -> list[str]:
+        """The settings of this policy that the backtest replays but the reference DAGs do not
+        implement (an adaptive training window, a refresh trigger): measured alternatives
+        (docs/policy.md), not deployable yet. Empty for every deployable policy."""
+        found = []
+        if self.training_windows == TRAINING_WINDOW_SINCE_DRIFT:
+            found.append(f"training_windows={self.training_windows!r} ({ENV['training_windows']})")
+        if self.max_training_windows is not None:
+            found.append(f"max_training_windows={self.max_training_windows} ({ENV['max_training_windows']})")
+        if self.refresh_growth is not None:
+            found.append(f"refresh_growth={self.refresh_growth} ({ENV['refresh_growth']})")
+        return found
+
+    def for_dags(self) -> RetrainingPolicy:
+        """This policy, checked for the reference DAGs: a backtest-only setting is an error naming it
+        (the DAGs would silently not do what the backtest replayed)."""
+        found = self.backtest_only()
+        if found:
+            raise PolicyError(
+                f"{'; '.join(found)}: backtest only, the reference DAGs do not implement "
+                "it (docs/policy.md, 'What was tried')"
+            )
+        return self
 
     def replace(self, **changes: Any) -> RetrainingPolicy:
         return dataclasses.replace(self, **changes)
