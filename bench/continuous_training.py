@@ -98,7 +98,25 @@ DEFAULT_BASELINES = ["every, 1 recent window", "every, 3 recent windows", "every
 # trained candidates (a candidate is keyed by the span of windows it trained on: the same data and
 # seed give the same model whatever policy asked for it).
 VARIANTS: dict[str, dict[str, Any]] = {
+    # triggers and evaluation rule, training on the most recent window (the earlier rounds' tables)
+    "label in drift share": {"_label_in_share": True},
+    "label drift trigger": {"label_drift": True},
+    "drift share 0.5 (Evidently's default)": {"drift_share": 0.5},
+    "drift share 0.3": {"drift_share": 0.3},
+    "drift share 0.6": {"drift_share": 0.6},
+    "drift share 0.75": {"drift_share": 0.75},
+    "drift share 1.0": {"drift_share": 1.0},
+    "drift share 0.75, max_drop 0.15": {"drift_share": 0.75, "max_drop": 0.15},
+    "drift share 0.75, max_drop 0.2": {"drift_share": 0.75, "max_drop": 0.2},
+    "drift share 0.75, label drift trigger": {"drift_share": 0.75, "label_drift": True},
+    "max_drop 0.05": {"max_drop": 0.05},
+    "max_drop 0.2": {"max_drop": 0.2},
+    "min_improvement 0.01": {"min_improvement": 0.01},
+    "min_improvement 0.02": {"min_improvement": 0.02},
+    "min_improvement 0.01, drift share 0.75": {"min_improvement": 0.01, "drift_share": 0.75},
+    # how much history a retraining trains on, and the refresh trigger
     "recent 1 (before)": {"training_windows": 1},
+    "recent 3": {"training_windows": 3},
     "since drift": {"training_windows": "since_drift"},
     "since drift, refresh x2": {"training_windows": "since_drift", "refresh_growth": 2.0},
     "since drift, refresh x3": {"training_windows": "since_drift", "refresh_growth": 3.0},
@@ -185,8 +203,18 @@ def run_stream(
     return out
 
 
+class _LabelInShare(RetrainingPolicy):
+    """The monitor DAG before the policy landed: the label counted in the feature-drift share
+    (DataDriftSensor with columns=None tests every column of the window)."""
+
+    def feature_columns(self, columns: list[str]) -> list[str]:
+        return [*super().feature_columns(columns), self.target]
+
+
 def _variant(policy: RetrainingPolicy, changes: dict[str, Any]) -> RetrainingPolicy:
     changes = dict(changes)
+    if changes.pop("_label_in_share", False):
+        policy = _LabelInShare(**{f: getattr(policy, f) for f in policy.__dataclass_fields__})
     if isinstance(changes.get("training_windows"), int):  # a fixed window has no cap
         changes.setdefault("max_training_windows", None)
     return policy.replace(**changes)
