@@ -121,6 +121,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "since drift, refresh x2": {"training_windows": "since_drift", "refresh_growth": 2.0},
     "since drift, refresh x3": {"training_windows": "since_drift", "refresh_growth": 3.0},
     "since drift, refresh x4": {"training_windows": "since_drift", "refresh_growth": 4.0},
+    "since drift, refresh x6": {"training_windows": "since_drift", "refresh_growth": 6.0},
+    "since drift, refresh x8": {"training_windows": "since_drift", "refresh_growth": 8.0},
     "since drift, cap 8, refresh x2": {
         "training_windows": "since_drift",
         "max_training_windows": 8,
