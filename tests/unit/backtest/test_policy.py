@@ -25,6 +25,8 @@ def test_from_env_reads_every_documented_variable():
         ENV["training_windows"]: "3",
         ENV["thresholds"]: '{"f1": 0.5}',
         ENV["calendar_every"]: "6",
+        ENV["refresh_growth"]: "2",
+        ENV["regime_signals"]: "feature_drift, decay",
     }
     policy = RetrainingPolicy.from_env(env)
     assert policy.target == "churned"
@@ -35,6 +37,9 @@ def test_from_env_reads_every_documented_variable():
     assert policy.training_windows == 3
     assert policy.thresholds == {"f1": 0.5}
     assert policy.calendar_every == 6
+    assert policy.refresh_growth == 2.0
+    assert policy.regime_signals == ("feature_drift", "decay")
+    assert policy.as_dict()["regime_signals"] == ["feature_drift", "decay"]
     assert policy.feature_columns(["x"]) == ["a", "b"]
 
 
@@ -62,19 +67,11 @@ def test_bad_environment_values_name_the_variable_or_field(env, named):
         RetrainingPolicy.from_env(env)
 
 
-def test_the_adaptive_window_and_refresh_are_read_from_the_environment():
-    env = {
-        ENV["training_windows"]: "since_drift",
-        ENV["max_training_windows"]: "8",
-        ENV["refresh_growth"]: "2",
-        ENV["regime_signals"]: "feature_drift, decay",
-    }
-    policy = RetrainingPolicy.from_env(env)
-    assert policy.training_windows == "since_drift"
-    assert policy.max_training_windows == 8
-    assert policy.refresh_growth == 2.0
-    assert policy.regime_signals == ("feature_drift", "decay")
-    assert policy.as_dict()["regime_signals"] == ["feature_drift", "decay"]
+def test_a_growing_window_and_its_cap_are_read_from_the_environment():
+    policy = RetrainingPolicy.from_env(
+        {ENV["training_windows"]: "since_drift", ENV["max_training_windows"]: "8"}
+    )
+    assert (policy.training_windows, policy.max_training_windows) == ("since_drift", 8)
 
 
 def test_the_reference_dags_refuse_what_only_the_backtest_replays():
