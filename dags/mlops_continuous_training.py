@@ -66,7 +66,7 @@ TRAIN_DATA = os.environ.get("MLOPS_TRAIN_DATA", f"{DATA_ROOT}/train.parquet")
 """Default training data of a scheduled run (a file or a folder of parquet/CSV parts)."""
 EVAL_DATA = os.environ.get("MLOPS_EVAL_DATA", f"{DATA_ROOT}/eval.parquet")
 """Default labelled evaluation data: recent data neither model was trained on."""
-POLICY = RetrainingPolicy.from_env()
+POLICY = RetrainingPolicy.from_env().for_dags()
 """The retraining policy, shared with mlops_drift_monitor, the demo and `python -m airflow_mlops.backtest`
 (which replays it on your own history before you switch it on). Its defaults were chosen by
 measurement (docs/policy.md); change a field here, e.g. ``RetrainingPolicy.from_env(min_improvement=0.01)``,

@@ -43,7 +43,7 @@ CURRENT_DATA = os.environ.get("MLOPS_CURRENT_DATA", f"{DATA_ROOT}/windows/{{{{ d
 """The day's labelled window (a Jinja template: ``{{ ds }}`` is the run's date)."""
 REFERENCE = os.environ.get("MLOPS_DRIFT_REFERENCE", f"models:/{MODEL_NAME}@champion")
 """What "normal" is: the champion's training data (from its lineage), or any data URI."""
-POLICY = RetrainingPolicy.from_env()
+POLICY = RetrainingPolicy.from_env().for_dags()
 """The retraining policy, shared with mlops_continuous_training, the demo and
 `python -m airflow_mlops.backtest` (which replays it on your own history before you switch it on).
 Its defaults were chosen by measurement (docs/policy.md); change a field here, e.g.
