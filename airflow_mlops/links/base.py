@@ -52,7 +52,7 @@ class MlopsReportLink(XComUrlLink):
     """The XCom key under which the task stores the report's URI."""
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.configuration import conf
+        from airflow.providers.common.compat.sdk import conf
         from airflow.sdk.execution_time.xcom import XCom
 
         uri: Any = XCom.get_value(key=self.uri_key, ti_key=ti_key)
