@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.core.canary import RolloutPlan, Traffic
+from airflow_mlops.core.canary import RolloutPlan
 from airflow_mlops.core.registry import moves, record, validate
 from airflow_mlops.core.registry.errors import RegistryConflict, RegistryInputError, RegistryStateError
 from airflow_mlops.core.registry.history import (
@@ -50,149 +50,39 @@ from airflow_mlops.core.registry.history import (
     read_history,
 )
 from airflow_mlops.core.registry.lock import LOCK_TTL, RegistryLock, task_identity
+from airflow_mlops.core.registry.rollout_state import (
+    Apply,
+    RolloutMove,
+    RolloutState,
+    attribution,
+    checked_plan,
+    checked_share,
+    expect_active,
+    new_event,
+    opt,
+    rollout_state,
+    state_of,
+    traffic_after,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from airflow_mlops.core.canary import Traffic
+
+__all__ = [
+    "Apply",
+    "RolloutMove",
+    "RolloutState",
+    "abort",
+    "complete",
+    "rollout_state",
+    "start",
+    "step",
+    "sync",
+]
+
 log = logging.getLogger(__name__)
-
-Apply = Callable[[Traffic], None]
-"""Sets the target's traffic to exactly this state (called under the lock: keep it short)."""
-
-
-@dataclass
-class RolloutState:
-    """The rollout as the registry records it."""
-
-    model_name: str
-    canary_alias: str
-    champion_alias: str
-    champion: str | None
-    canary_holder: str | None
-    events: list[HistoryEvent] = field(default_factory=list)
-    """Done events of the latest rollout, its start first."""
-    pending: list[HistoryEvent] = field(default_factory=list)
-    finished: dict[str, str] = field(default_factory=dict)
-    """``{candidate: "canary_complete" | "canary_abort"}`` of every rollout that ended."""
-
-    @property
-    def active(self) -> bool:
-        return bool(self.events) and self.events[-1].action in (CANARY_START, CANARY_STEP)
-
-    @property
-    def start(self) -> HistoryEvent | None:
-        return self.events[0] if self.events else None
-
-    @property
-    def last(self) -> HistoryEvent | None:
-        return self.events[-1] if self.events else None
-
-    @property
-    def rollout_id(self) -> str | None:
-        """``<candidate>-<seq of its start event>``: names the rollout (and salts its arms)."""
-        start = self.start
-        return f"{start.version}-{start.seq}" if start else None
-
-    @property
-    def candidate(self) -> str | None:
-        return self.start.version if self.active else None
-
-    @property
-    def control(self) -> str | None:
-        return self.start.control if self.active else None
-
-    @property
-    def share(self) -> float:
-        return float(self.last.share or 0.0) if self.active else 0.0
-
-    @property
-    def plan(self) -> RolloutPlan | None:
-        start = self.start
-        return RolloutPlan.from_dict(start.plan) if start and start.plan else None
-
-    def traffic(self) -> Traffic:
-        """What the target should serve now."""
-        if self.active:
-            return Traffic(self.control, self.candidate, self.share)
-        return Traffic(self.champion)
-
-    def summary(self) -> dict[str, Any]:
-        """JSON for XCom and logs."""
-        last = self.last
-        return {
-            "model_name": self.model_name,
-            "active": self.active,
-            "rollout": self.rollout_id,
-            "candidate": self.candidate,
-            "control": self.control,
-            "champion": self.champion,
-            "share": self.share,
-            "step_at": last.at if self.active and last else None,
-            "plan": self.start.plan if self.active and self.start else None,
-            "traffic": self.traffic().to_dict(),
-            "last_event": None
-            if last is None
-            else {"action": last.action, "version": last.version, "at": last.at},
-            "pending": [e.seq for e in self.pending],
-        }
-
-
-@dataclass
-class RolloutMove:
-    event: HistoryEvent
-    changed: bool
-    state: RolloutState
-
-    def result(self) -> dict[str, Any]:
-        e = self.event
-        return {
-            "model_name": self.state.model_name,
-            "action": e.action,
-            "rollout": f"{e.version}-{_start_seq(self.state, e)}",
-            "version": e.version,
-            "control": e.control,
-            "share": e.share,
-            "traffic": _traffic_after(e).to_dict(),
-            "changed": self.changed,
-        }
-
-
-def _start_seq(state: RolloutState, event: HistoryEvent) -> int:
-    starts = [e.seq for e in state.events if e.action == CANARY_START and e.seq <= event.seq]
-    return starts[-1] if starts else event.seq
-
-
-def rollout_state(
-    client: MlflowClient, name: str, *, canary_alias: str = "canary", champion_alias: str = "champion"
-) -> RolloutState:
-    """Read the rollout of ``name`` (one registry call, nothing written)."""
-    canary_alias = validate.check_alias(canary_alias)
-    champion_alias = validate.check_alias(champion_alias)
-    model = client.get_registered_model(name)
-    history = read_history(dict(model.tags), canary_alias, model=name)
-    return _state(name, dict(model.aliases or {}), history, canary_alias, champion_alias)
-
-
-def _state(
-    name: str, aliases: dict[str, Any], history: History, canary_alias: str, champion_alias: str
-) -> RolloutState:
-    state = RolloutState(
-        model_name=name,
-        canary_alias=canary_alias,
-        champion_alias=champion_alias,
-        champion=_opt(aliases.get(champion_alias)),
-        canary_holder=_opt(aliases.get(canary_alias)),
-        pending=history.pending,
-    )
-    for event in history.done:
-        if event.action == CANARY_START:
-            state.events = [event]
-        elif state.events:
-            state.events.append(event)
-        if event.action in (CANARY_COMPLETE, CANARY_ABORT):
-            state.finished[event.version] = event.action
-    return state
-
 
 # ---------------------------------------------------------------------- the four moves
 
@@ -217,7 +107,7 @@ def start(
         already the champion.
     """
     version = validate.check_version(version)
-    plan = plan if isinstance(plan, RolloutPlan) else _plan(plan)
+    plan = plan if isinstance(plan, RolloutPlan) else checked_plan(plan)
     expected = validate.normalize_expected(expected_control)
 
     def decide(state: RolloutState) -> HistoryEvent | RolloutMove:
@@ -236,7 +126,7 @@ def start(
             )
         if state.champion == version:
             raise RegistryStateError(f"v{version} of {name} is already @{state.champion_alias}")
-        return _event(
+        return new_event(
             state, CANARY_START, version, state.canary_holder, state.champion, plan.steps[0], plan.to_dict()
         )
 
@@ -258,14 +148,14 @@ def step(
     """
 
     def decide(state: RolloutState) -> HistoryEvent:
-        _expect(state, rollout, name)
-        target = state.plan.next_share(state.share) if share is None else _share(share)
+        expect_active(state, rollout, name)
+        target = state.plan.next_share(state.share) if share is None else checked_share(share)
         if not (state.share < target < 100):
             raise RegistryInputError(
                 f"share: {target:g} is not a step up from {state.share:g} % below 100 (the completion "
                 "moves to 100 %)"
             )
-        return _event(state, CANARY_STEP, state.candidate, state.candidate, state.control, target)
+        return new_event(state, CANARY_STEP, state.candidate, state.candidate, state.control, target)
 
     return _rollout(client, name, CANARY_STEP, decide, apply=apply, **kwargs)
 
@@ -281,14 +171,14 @@ def complete(
     """
 
     def decide(state: RolloutState) -> HistoryEvent:
-        _expect(state, rollout, name)
+        expect_active(state, rollout, name)
         # at the candidate already: an earlier try of this completion moved it before it stopped
         if state.champion not in (state.control, state.candidate):
             raise RegistryConflict(
                 f"refusing to complete the canary of v{state.candidate}: @{state.champion_alias} of {name} "
                 f"moved to {record.describe(state.champion)} since the canary started against v{state.control}"
             )
-        return _event(state, CANARY_COMPLETE, state.candidate, state.candidate, state.control, 100.0)
+        return new_event(state, CANARY_COMPLETE, state.candidate, state.candidate, state.control, 100.0)
 
     return _rollout(client, name, CANARY_COMPLETE, decide, apply=apply, **kwargs)
 
@@ -308,8 +198,8 @@ def abort(
                 "no canary has run" if last is None else f"the last one ended with {last.action} at {last.at}"
             )
             raise RegistryConflict(f"no canary of {name} is running to abort ({ended})")
-        _expect(state, rollout, name)
-        return _event(state, CANARY_ABORT, state.candidate, state.candidate, state.control, 0.0)
+        expect_active(state, rollout, name)
+        return new_event(state, CANARY_ABORT, state.candidate, state.candidate, state.control, 0.0)
 
     return _rollout(client, name, CANARY_ABORT, decide, apply=apply, **kwargs)
 
@@ -338,7 +228,7 @@ def sync(
         aliases = dict(model.aliases or {})
         history = read_history(dict(model.tags), canary_alias, model=name)
         _settle(client, held, name, history, aliases, origin, canary_alias, champion_alias)
-        state = _state(name, aliases, history, canary_alias, champion_alias)
+        state = state_of(name, aliases, history, canary_alias, champion_alias)
         if state.active:
             raise RegistryConflict(f"a canary of v{state.candidate} of {name} is running: abort it to sync")
         if state.champion is None:
@@ -385,7 +275,7 @@ def _rollout(
         aliases = dict(model.aliases or {})
         history = read_history(dict(model.tags), canary_alias, model=name)
         own = _settle(client, held, name, history, aliases, origin, canary_alias, champion_alias)
-        state = _state(name, aliases, history, canary_alias, champion_alias)
+        state = state_of(name, aliases, history, canary_alias, champion_alias)
         ours = history.by_task(origin, action)
         if own is None and ours is not None:
             log.info(
@@ -415,9 +305,9 @@ def _rollout(
             )
             event = replace(own, reason=reason)
         else:
-            event = replace(decided, seq=history.last_seq + 1, reason=reason, **_who(origin))
+            event = replace(decided, seq=history.last_seq + 1, reason=reason, **attribution(origin))
             record.write(client, held, name, event)
-        traffic = _traffic_after(event)
+        traffic = traffic_after(event)
         if apply is not None:
             held.check()
             apply(traffic)
@@ -447,7 +337,7 @@ def _rollout(
     aliases[canary_alias] = wanted
     if action == CANARY_COMPLETE:
         aliases[champion_alias] = event.version
-    return RolloutMove(event, True, _state(name, aliases, history, canary_alias, champion_alias))
+    return RolloutMove(event, True, state_of(name, aliases, history, canary_alias, champion_alias))
 
 
 def _move_aliases(
@@ -464,7 +354,7 @@ def _move_aliases(
     lock_ttl: float,
 ) -> None:
     if event.action == CANARY_START:
-        if _opt(aliases.get(canary_alias)) != event.version:
+        if opt(aliases.get(canary_alias)) != event.version:
             record.set_alias(client, held, name, event)
         return
     if event.action == CANARY_COMPLETE:
@@ -511,7 +401,7 @@ def _settle(
     instance's own pending event, which its caller resumes or aborts."""
     own = None
     last = history.events[-1] if history.events else None
-    canary, champion = _opt(aliases.get(canary_alias)), _opt(aliases.get(champion_alias))
+    canary, champion = opt(aliases.get(canary_alias)), opt(aliases.get(champion_alias))
     for event in history.pending:
         if event is last and event.same_task(origin):
             own = event
@@ -546,87 +436,3 @@ def _settle(
             _drop_alias(client, held, name, canary_alias)
             aliases.pop(canary_alias, None)
     return own
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _event(
-    state: RolloutState,
-    action: str,
-    version: str | None,
-    previous: str | None,
-    control: str | None,
-    share: float,
-    plan: dict[str, Any] | None = None,
-) -> HistoryEvent:
-    """The new event, numbered and attributed by the caller."""
-    return record.new_event(
-        {},
-        seq=0,
-        alias=state.canary_alias,
-        action=action,
-        version=str(version),
-        previous=previous,
-        reason=None,
-        forced=False,
-        share=float(share),
-        control=control,
-        plan=plan,
-    )
-
-
-def _who(origin: dict[str, Any]) -> dict[str, Any]:
-    index = origin.get("map_index")
-    return {
-        "dag_id": _str(origin.get("dag_id")),
-        "run_id": _str(origin.get("run_id")),
-        "task_id": _str(origin.get("task_id")),
-        "user": _str(origin.get("user")),
-        "map_index": int(index) if index is not None and int(index) >= 0 else None,
-    }
-
-
-def _traffic_after(event: HistoryEvent) -> Traffic:
-    if event.action == CANARY_COMPLETE:
-        return Traffic(event.version)
-    if event.action == CANARY_ABORT:
-        return Traffic(event.control)
-    return Traffic(event.control, event.version, float(event.share or 0.0))
-
-
-def _expect(state: RolloutState, rollout: str | None, name: str) -> None:
-    if not state.active:
-        last = state.last
-        ended = "no canary has run" if last is None else f"the last one ended with {last.action} at {last.at}"
-        raise RegistryConflict(f"no canary of {name} is running ({ended})")
-    if rollout is not None and str(rollout) != state.rollout_id:
-        raise RegistryConflict(
-            f"the running canary of {name} is rollout {state.rollout_id}, not {rollout}: the decision was "
-            "made on a rollout that has ended since"
-        )
-
-
-def _plan(data: dict[str, Any]) -> RolloutPlan:
-    try:
-        return RolloutPlan.from_dict(data)
-    except (TypeError, ValueError) as err:
-        raise RegistryInputError(f"plan: {err}") from err
-
-
-def _share(value: Any) -> float:
-    try:
-        share = float(value)
-    except (TypeError, ValueError):
-        raise RegistryInputError(f"share: {value!r} is not a percentage") from None
-    if not (0 < share < 100):
-        raise RegistryInputError(f"share: {value!r} must be above 0 and below 100")
-    return share
-
-
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
