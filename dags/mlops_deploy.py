@@ -43,10 +43,9 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param,
 
 from airflow_mlops.assets import model_alias_uri
 from airflow_mlops.core import tags
+from airflow_mlops.operators.canary import BatchScoreOperator, CanaryAnalysisOperator
 from airflow_mlops.operators.deploy import (
     AbortCanaryOperator,
-    BatchScoreOperator,
-    CanaryAnalysisOperator,
     CanaryStepOperator,
     PromoteCanaryOperator,
     StartCanaryOperator,

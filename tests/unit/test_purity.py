@@ -109,3 +109,18 @@ def test_provider_info_is_stdlib_only_and_lists_what_exists():
     # the version module is stdlib-only; the package root would reach every operator lazily
     assert set(imports) <= {"__future__", "airflow_mlops.version"}, imports
     json.dumps(info)
+
+
+def test_provider_info_lists_every_operator_sensor_hook_and_trigger_module():
+    from airflow_mlops.provider_info import get_provider_info
+
+    info = get_provider_info()
+    root = Path(airflow_mlops.__file__).parent
+    for group in ("operators", "sensors", "hooks", "triggers"):
+        listed = {module for entry in info[group] for module in entry["python-modules"]}
+        present = {
+            f"airflow_mlops.{group}.{path.stem}"
+            for path in (root / group).glob("*.py")
+            if path.stem not in ("__init__", "base")
+        }
+        assert present <= listed, f"{group} missing from provider_info: {sorted(present - listed)}"
