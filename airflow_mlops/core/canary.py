@@ -4,8 +4,8 @@ No Airflow, no MLflow, no cloud SDK: the deployment operators read the rollout s
 labelled outcomes, call these functions, and act on what they return.
 
 **Assignment.** An entity is on the canary arm when ``bucket(id) < share x 100``, where
-``bucket`` is the first 8 bytes of ``sha256("<salt>\\x1f<id>")`` modulo 10,000 and the salt is the
-rollout's id. The same entity stays on the same arm across runs of one rollout, and a step up
+``bucket`` is a 64-bit hash of the id's text seeded by the rollout's id, modulo 10,000
+(:func:`buckets`, vectorised with numpy). The same entity stays on the same arm across runs of one rollout, and a step up
 (10 % -> 50 %) only moves control entities to the canary, never back.
 
 **Verdict** (:func:`analyse`), in order:
@@ -90,10 +90,46 @@ class Traffic:
 # ---------------------------------------------------------------------- assignment
 
 
+_MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def buckets(ids: Iterable[Any], salt: str) -> Any:
+    """The entities' buckets in ``[0, 10000)`` (a numpy int64 array): stable across processes,
+    machines and runs, vectorised (about 1 s per million ids on one core).
+
+    Each id is taken as its text (``str(id)``: the id 7 and the id "7" share a bucket; trailing NUL
+    characters are ignored); its UTF-32 code points, two at a time, are folded into a 64-bit state
+    seeded with ``sha256(salt)`` by the splitmix64 finaliser, then its length; the bucket is the
+    state modulo 10,000.
+    """
+    import numpy as np
+
+    text = np.asarray([str(i) for i in ids], dtype=str)
+    width = max(text.dtype.itemsize // 4, 2)
+    width += width % 2
+    text = text.astype(f"<U{width}")  # little-endian code points, NUL-padded to whole 64-bit chunks
+    lengths = np.char.str_len(text).astype(np.uint64)
+    chunks = text.view("<u8").reshape(len(text), width // 2)
+    seed = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big")
+    state = np.full(len(text), seed, dtype=np.uint64)
+    for j in range(chunks.shape[1]):
+        state = np.where(lengths > 2 * j, _mix(state ^ chunks[:, j]), state)
+    return (_mix(state ^ lengths) % np.uint64(BUCKETS)).astype(np.int64)
+
+
+def _mix(x: Any) -> Any:
+    import numpy as np
+
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(_MIX[0])
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(_MIX[1])
+    return x ^ (x >> np.uint64(31))
+
+
 def bucket(entity_id: Any, salt: str) -> int:
-    """The entity's bucket in ``[0, 10000)``: stable across processes, machines and runs."""
-    digest = hashlib.sha256(f"{salt}\x1f{entity_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
+    """One entity's bucket (see :func:`buckets`)."""
+    return int(buckets([entity_id], salt)[0])
 
 
 def threshold(share: float) -> int:
@@ -101,13 +137,17 @@ def threshold(share: float) -> int:
     return round(float(share) * BUCKETS / 100)
 
 
+def on_canary(ids: Iterable[Any], share: float, salt: str) -> Any:
+    """A numpy boolean array: which of ``ids`` are on the canary arm at ``share`` percent."""
+    return buckets(ids, salt) < threshold(share)
+
+
 def arm_of(entity_id: Any, share: float, salt: str) -> str:
     return CANARY if bucket(entity_id, salt) < threshold(share) else CONTROL
 
 
 def arms_of(ids: Iterable[Any], share: float, salt: str) -> list[str]:
-    limit = threshold(share)
-    return [CANARY if bucket(i, salt) < limit else CONTROL for i in ids]
+    return [CANARY if c else CONTROL for c in on_canary(ids, share, salt).tolist()]
 
 
 # ---------------------------------------------------------------------- the plan

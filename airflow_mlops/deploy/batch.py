@@ -3,7 +3,7 @@
 The registry is this target's traffic: every scoring run reads ``@champion``, ``@canary`` and the
 canary's share from the rollout history, so :meth:`BatchTarget.apply` has nothing to call. A
 scoring run (:meth:`BatchTarget.score`) reads a table, puts each row on an arm by the hash of its
-id column (:func:`airflow_mlops.core.canary.arms_of`, salted with the rollout's id: an entity
+id column (:func:`airflow_mlops.core.canary.on_canary`, salted with the rollout's id: an entity
 stays on its arm for the whole rollout), scores each arm with its version and writes
 ``<predictions>/<batch>.parquet``: the id, ``prediction``, ``model_version`` and ``arm`` of every
 row, the rollout's id in the file's metadata.
@@ -20,7 +20,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.core.canary import CANARY, CONTROL, ArmStats, Traffic, arm_stats, arms_of, outcome_values
+from airflow_mlops.core.canary import CANARY, CONTROL, ArmStats, Traffic, arm_stats, on_canary, outcome_values
 from airflow_mlops.core.data import _fs_and_path, is_local
 from airflow_mlops.deploy.base import DeploymentTarget
 from airflow_mlops.exceptions import DataInputError
@@ -62,6 +62,8 @@ class BatchTarget(DeploymentTarget):
 
         :return: ``{predictions, batch, rows, rollout, traffic, arms: {arm: {version, rows}}, seconds}``
         """
+        import numpy as np
+
         from airflow_mlops.core.metrics import align_features
         from airflow_mlops.io import load_table
 
@@ -77,22 +79,21 @@ class BatchTarget(DeploymentTarget):
             )
         rollout = state.rollout_id if traffic.canary else None
         ids = df[self.id_column]
-        arms = arms_of(ids.tolist(), traffic.share, rollout) if rollout else [CONTROL] * len(df)
-        out = _frame(ids, arms)
+        canary = on_canary(ids.tolist(), traffic.share, rollout) if rollout else np.zeros(len(df), dtype=bool)
         summary: dict[str, Any] = {}
-        for arm, version in ((CONTROL, traffic.control), (CANARY, traffic.canary)):
-            rows = out.index[out[ARM] == arm]
-            summary[arm] = {"version": version, "rows": len(rows)}
-            if version is None or len(rows) == 0:
+        predicted: dict[str, Any] = {}
+        for arm, version, chosen in ((CONTROL, traffic.control, ~canary), (CANARY, traffic.canary, canary)):
+            summary[arm] = {"version": version, "rows": int(chosen.sum())}
+            if version is None or not chosen.any():
                 continue
             model = self.need_mlflow().load_model(self.model_name, version)
             label = f"{self.model_name} v{version}"
             try:
-                features = align_features(model, df.loc[rows], f"scoring data {data}", model_label=label)
-                out.loc[rows, PREDICTION] = _as_list(model.predict(features))
+                features = align_features(model, df.loc[chosen], f"scoring data {data}", model_label=label)
+                predicted[arm] = _as_array(model.predict(features))
             except ValueError as err:
                 raise DataInputError(f"cannot score {data} with {label}: {err}") from err
-            out.loc[rows, VERSION] = version
+        out = _table(ids, canary, predicted, traffic)
         uri = self._write(out, batch, rollout, traffic)
         seconds = time.monotonic() - began
         self.log.info(
@@ -123,11 +124,10 @@ class BatchTarget(DeploymentTarget):
     def _write(self, out: Any, batch: str, rollout: str | None, traffic: Traffic) -> str:
         import json
 
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         uri = self.predictions_uri(batch)
-        table = pa.Table.from_pandas(out, preserve_index=False)
+        table = out
         meta = dict(table.schema.metadata or {})
         meta[ROLLOUT_KEY] = json.dumps({"rollout": rollout, "traffic": traffic.to_dict()}).encode()
         table = table.replace_schema_metadata(meta)
@@ -197,15 +197,36 @@ class BatchTarget(DeploymentTarget):
         return totals
 
 
-def _frame(ids: Any, arms: list[str]) -> Any:
-    import pandas as pd
+def _table(ids: Any, canary: Any, predicted: dict[str, Any], traffic: Traffic) -> Any:
+    """The predictions as an Arrow table: id, prediction, model_version and arm per row, built
+    column-wise (versions and arms decoded from one small dictionary each: no per-row Python)."""
+    import numpy as np
+    import pyarrow as pa
 
-    out = pd.DataFrame({ids.name: ids.to_numpy(), PREDICTION: None, VERSION: None, ARM: arms})
-    return out
+    codes = canary.astype(np.int8)
+    parts = [predicted[arm] for arm in (CONTROL, CANARY) if arm in predicted]
+    prediction = np.empty(len(codes), dtype=np.result_type(*parts) if parts else object)
+    for arm, chosen in ((CONTROL, ~canary), (CANARY, canary)):
+        if arm in predicted:
+            prediction[chosen] = predicted[arm]
+
+    def decoded(values: list[str | None]) -> Any:
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes), pa.array(values, pa.string())
+        ).dictionary_decode()
+
+    return pa.table(
+        {
+            ids.name: pa.Array.from_pandas(ids.reset_index(drop=True)),
+            PREDICTION: pa.array(prediction),
+            VERSION: decoded([traffic.control, traffic.canary]),
+            ARM: decoded([CONTROL, CANARY]),
+        }
+    )
 
 
-def _as_list(pred: Any) -> list[Any]:
+def _as_array(pred: Any) -> Any:
     import numpy as np
 
     values = np.asarray(pred)
-    return list(values.ravel() if values.ndim > 1 and values.shape[1] == 1 else values)
+    return values.ravel() if values.ndim > 1 and values.shape[1] == 1 else values

@@ -24,6 +24,7 @@ from airflow_mlops.core.canary import (
     arm_stats,
     arms_of,
     bucket,
+    buckets,
     compare,
     outcome_values,
     parse_steps,
@@ -56,6 +57,17 @@ def test_the_bucket_is_stable_salted_and_uniform():
     first = {i for i, a in zip(ids, arms_of(ids, 10, "2-5"), strict=True) if a == CANARY}
     second = {i for i, a in zip(ids, arms_of(ids, 10, "3-9"), strict=True) if a == CANARY}
     assert len(first & second) < 0.2 * len(first)
+
+
+def test_the_bucket_is_pinned_and_independent_of_the_batch_it_is_hashed_in():
+    # pinned: a change of the hash would move every entity of a running rollout to another arm
+    assert bucket("C00001", "2-5") == 3819
+    assert bucket(7, "r") == bucket("7", "r")  # an id is hashed as its text
+    assert list(buckets(["a", "C00001", "a-much-longer-identifier-0001", "é-ü"], "2-5"))[:2] == [
+        bucket("a", "2-5"),
+        bucket("C00001", "2-5"),
+    ]
+    assert bucket("é-ü", "2-5") == int(buckets(["x" * 40, "é-ü"], "2-5")[1])
 
 
 def test_a_step_up_only_moves_control_entities_to_the_canary():
