@@ -224,11 +224,7 @@ def sync(
     with RegistryLock(
         client, name, canary_alias, task=task_identity(origin), ttl=lock_ttl, timeout=lock_timeout
     ) as held:
-        model = client.get_registered_model(name)
-        aliases = dict(model.aliases or {})
-        history = read_history(dict(model.tags), canary_alias, model=name)
-        _settle(client, held, name, history, aliases, origin, canary_alias, champion_alias)
-        state = state_of(name, aliases, history, canary_alias, champion_alias)
+        _, _, _, state = _read_settled(client, held, name, origin, canary_alias, champion_alias)
         if state.active:
             raise RegistryConflict(f"a canary of v{state.candidate} of {name} is running: abort it to sync")
         if state.champion is None:
@@ -271,11 +267,7 @@ def _rollout(
     with RegistryLock(
         client, name, canary_alias, task=task_identity(origin), ttl=lock_ttl, timeout=lock_timeout
     ) as held:
-        model = client.get_registered_model(name)
-        aliases = dict(model.aliases or {})
-        history = read_history(dict(model.tags), canary_alias, model=name)
-        own = _settle(client, held, name, history, aliases, origin, canary_alias, champion_alias)
-        state = state_of(name, aliases, history, canary_alias, champion_alias)
+        aliases, history, own, state = _read_settled(client, held, name, origin, canary_alias, champion_alias)
         ours = history.by_task(origin, action)
         if own is None and ours is not None:
             log.info(
@@ -338,6 +330,23 @@ def _rollout(
     if action == CANARY_COMPLETE:
         aliases[champion_alias] = event.version
     return RolloutMove(event, True, state_of(name, aliases, history, canary_alias, champion_alias))
+
+
+def _read_settled(
+    client: MlflowClient,
+    held: RegistryLock,
+    name: str,
+    origin: dict[str, Any],
+    canary_alias: str,
+    champion_alias: str,
+) -> tuple[dict[str, Any], History, HistoryEvent | None, RolloutState]:
+    """Under the lock: read the model once, settle what other movers left pending, and return
+    the aliases, the history, this task's own pending event (if any) and the rollout."""
+    model = client.get_registered_model(name)
+    aliases = dict(model.aliases or {})
+    history = read_history(dict(model.tags), canary_alias, model=name)
+    own = _settle(client, held, name, history, aliases, origin, canary_alias, champion_alias)
+    return aliases, history, own, state_of(name, aliases, history, canary_alias, champion_alias)
 
 
 def _move_aliases(
