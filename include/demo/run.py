@@ -13,7 +13,7 @@ DAGs in ``dags/`` with ``airflow dags test``, as a scheduler would have run them
    In this act the training DAG gates the champion on a canary (``MLOPS_CANARY_GATE``): the new
    version becomes ``@challenger``;
 5. ``mlops_deploy``, day by day, on the batch target: v2 goes out to 10 % of the customers, holds
-   on the next day's outcomes, is ramped to 50 %, then to 100 % and becomes ``@champion``; then a
+   on the next day's outcomes, is ramped to 100 % and becomes ``@champion``; then a
    deliberately worse candidate (trained on the old data, forced past its evaluation) goes out as
    a canary, the next analysis catches it and all traffic returns to the champion;
 6. ``mlops_rollback`` -> the previous champion is back.
@@ -46,6 +46,9 @@ MODEL = "churn"
 ALIAS = "champion"
 ID_COLUMN = "customer_id"
 GATE = {"MLOPS_CANARY_GATE": "true"}
+DEPLOY_CONF = {"steps": "10,100"}
+"""The demo's rollout plan, one of the DAG's allowed plans: 10 %, then all traffic (the default
+10,50,100 would add a day, ~30 s, to a demo that must stay under five minutes)."""
 """The environment of the training runs whose new version must earn the champion on a canary."""
 
 
@@ -316,9 +319,11 @@ class Demo:
             df.insert(0, ID_COLUMN, [f"C{i:05d}" for i in range(len(df))])
             df.to_parquet(scoring / f"{window['date']}.parquet", index=False)
         runs, forced = [], None
-        for number, window in enumerate(days):
-            if number == 3:
-                date = days[2]["date"]
+        # day 0: v2 starts at 10 %; day 1: it holds and takes all traffic; then the worse candidate;
+        # day 2: it starts at 10 %; day 3: the analysis catches it
+        for number, window in enumerate(days[:4]):
+            if number == 2:
+                date = days[1]["date"]
                 self.say(
                     f"[5] {date}  mlops_continuous_training: a candidate trained on the old data, forced ..."
                 )
@@ -328,7 +333,7 @@ class Demo:
                     f"{date}T12:00:00+00:00",
                     {
                         "train_data": manifest["train"],
-                        "eval_data": days[2]["path"],
+                        "eval_data": days[1]["path"],
                         "force_promote": True,
                         "reason": "demo: a candidate trained on the old data, forced past its evaluation",
                     },
@@ -336,7 +341,7 @@ class Demo:
                 )
                 self.say_forced(forced)
             self.say(f"[5] {window['date']}  mlops_deploy (batch target, daily) ...")
-            run = self.run_dag(f"5-deploy-{window['date']}", "mlops_deploy", window["date"])
+            run = self.run_dag(f"5-deploy-{window['date']}", "mlops_deploy", window["date"], DEPLOY_CONF)
             run["date"] = window["date"]
             runs.append(run)
             self.say_deploy(run)
@@ -368,7 +373,7 @@ class Demo:
             move = x.get(f"{task}.return_value")
             if move:
                 self.say(
-                    f"    {words}: v{move['version']} -> {_traffic(move['traffic'])}"
+                    f"    {words} the canary of v{move['version']}: now serving {_traffic(move['traffic'])}"
                     + (f"; @{ALIAS} is v{move['version']}" if task == "promote" else "")
                 )
         score = x.get("score.return_value") or {}
