@@ -18,6 +18,18 @@ class DataInputError(MlopsError, AirflowFailException):
     """Input data or a configuration file cannot be used (missing, unreadable, empty, wrong columns)."""
 
 
+class ForbiddenInputError(DataInputError):
+    """A run asked for something the deployment does not let a run choose: a backend setting the
+    trigger form may not set, a data location outside the allowed schemes and roots, a promotion
+    without the approval it needs (docs/security.md)."""
+
+
+class UnsafeModelError(MlopsError, AirflowFailException):
+    """A stored model version is in a format whose loading could run code (pickle, cloudpickle,
+    a pyfunc PythonModel, skops types the deployment does not trust); the message says how to
+    re-register it safely."""
+
+
 class MissingExtraError(MlopsError, AirflowFailException):
     """A feature needs an optional dependency group (``pip install airflow-mlops[<extra>]``)."""
 

@@ -161,10 +161,70 @@ def get_provider_info() -> dict:
                         "example": "mlops_registry",
                         "default": "mlops_registry",
                     },
+                    **_TRUST_OPTIONS,
                 },
             },
         },
     }
+
+
+# The deployment's side of the trust boundary (docs/security.md): a run's conf never reaches these.
+# Defaults as in airflow_mlops.core.trust (not imported: this module stays stdlib-only; a test
+# checks that the two agree).
+_DATA_SCHEMES = "file,s3,s3a,gs,gcs,abfs,abfss,az,adl,wasb,wasbs,azureml"
+_SKOPS_TYPES = "numpy.dtype,sklearn.tree._tree.Tree"
+_TRUST_OPTIONS = {
+    "allowed_data_schemes": {
+        "description": "URI schemes data may be read from (comma-separated). http(s), ftp and other "
+        "fetchers are off unless listed here: a trigger form must not make the worker fetch URLs.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "file,s3,gs",
+        "default": _DATA_SCHEMES,
+    },
+    "allowed_data_roots": {
+        "description": "Folders and URI prefixes data may be read from (comma-separated); empty: "
+        "anywhere within allowed_data_schemes. Local paths are resolved (.., symbolic links) first.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "/data/ml,s3://ml-data/churn/",
+        "default": "",
+    },
+    "require_approval": {
+        "description": "Every promotion by PromoteModelOperator needs a recorded human approver "
+        "(approved_by); the reference DAG then always routes promotions through its approval task.",
+        "version_added": "0.1.0",
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
+    "force_promote_users": {
+        "description": "Users (as the API server records the triggering user) who may force a "
+        "promotion over the evaluation's verdict without a human approval (comma-separated). "
+        "Everyone else's forced promotion waits for an approval.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "ml-lead",
+        "default": "",
+    },
+    "trusted_pickle_models": {
+        "description": "Registered models whose versions may be loaded with MLflow's own loader even "
+        "when that runs code (pickle, cloudpickle, pyfunc PythonModel), comma-separated. Only for "
+        "models whose every registrant you trust; skops models need no entry.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "legacy-churn",
+        "default": "",
+    },
+    "trusted_skops_types": {
+        "description": "Types trusted when loading skops-format models, beyond skops' defaults "
+        "(comma-separated). The list a model records in its own MLmodel file is not used.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": _SKOPS_TYPES + ",xgboost.sklearn.XGBClassifier",
+        "default": _SKOPS_TYPES,
+    },
+}
 
 
 def ui_field_behaviour(conn_type: str) -> dict:

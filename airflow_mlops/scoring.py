@@ -98,3 +98,71 @@ def score_version(
         except Exception as err:
             log.info("%s: %s not computed (%s)", label, metric, err)
     return {m: out[m] for m in metrics if m in out}
+
+
+class _Replayed:
+    """A model whose predictions were made batch by batch: it answers with them, so the metrics
+    are computed by the same code as for a model scored in one go."""
+
+    def __init__(self, model: Any, predictions: Any, probabilities: Any | None) -> None:
+        self._predictions = predictions
+        self._probabilities = probabilities
+        if getattr(model, "classes_", None) is not None:
+            self.classes_ = model.classes_
+        if probabilities is not None:
+            self.predict_proba = lambda X: self._probabilities
+
+    def predict(self, X: Any) -> Any:
+        return self._predictions
+
+
+def score_version_in_batches(
+    hook: MlflowHook,
+    name: str,
+    version: str,
+    batches: Any,
+    *,
+    target: str,
+    metrics: Sequence[str],
+    what: str,
+    model_label: str | None = None,
+) -> tuple[dict[str, float], int]:
+    """Score ``name`` v``version`` on a table read in batches (an engine's input), never whole:
+    each batch is split, aligned and predicted; only the labels and the predictions (and class
+    probabilities, for ``roc_auc``) are kept. ``({metric: value}, rows)``.
+
+    :raises DataInputError: a batch lacks the target or features, has missing labels, or the
+        model fails on it; no rows at all.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from airflow_mlops.core.metrics import _as_1d
+
+    label = model_label or f"{name} v{version}"
+    model = hook.load_model(name, version)
+    wants_proba = "roc_auc" in metrics and hasattr(model, "predict_proba")
+    labels, predictions, probabilities = [], [], []
+    for batch in batches:
+        try:
+            X, y = split_labelled(batch, target, what)
+            X = align_features(model, X, what, model_label=label)
+        except ValueError as err:
+            raise DataInputError(str(err)) from None
+        try:
+            predictions.append(_as_1d(model.predict(X)))
+            if wants_proba:
+                probabilities.append(np.asarray(model.predict_proba(X)))
+        except Exception as err:  # the model itself fails on this data
+            raise DataInputError(f"{label} fails to predict on {what}: {type(err).__name__}: {err}") from err
+        labels.append(pd.Series(y).reset_index(drop=True))
+    if not labels:
+        raise DataInputError(f"{what}: no rows to score")
+    y_all = pd.concat(labels, ignore_index=True)
+    replayed = _Replayed(
+        model, np.concatenate(predictions), np.concatenate(probabilities) if wants_proba else None
+    )
+    try:
+        return score(replayed, None, y_all, list(metrics)), len(y_all)
+    except ValueError as err:
+        raise DataInputError(f"cannot score {label} on {what}: {err}") from err

@@ -12,10 +12,17 @@ Retrains the model and promotes the new version only when it earns it:
    record is stored on the version; a rejected candidate ends the run here (`evaluate` skipped).
 4. **decide_promotion** -- follows the verdict, or overrides it when `force_promote` is set (the
    override is recorded as *forced* in the promotion history), and chooses the approval path.
-5. **request_approval** (only with `require_approval`) -- a human approves or rejects under
-   *Browse > Required Actions*; a reject, or no answer within a day, skips the promotion.
+5. **request_approval** -- a human approves or rejects under *Browse > Required Actions*; a reject,
+   or no answer within a day, skips the promotion. Taken when the deployment requires it
+   (`MLOPS_REQUIRE_APPROVAL`, `[mlops] require_approval`: the form cannot switch it off), when the
+   run asks for it, and for every forced promotion.
 6. **promote** -- moves `@champion` with a compare-and-set against the champion the evaluation
-   compared with, records who/why/previous holder, and emits `x-mlflow://<model>@champion`.
+   compared with, records who/why/previous holder/approver, and emits `x-mlflow://<model>@champion`.
+
+**The form** chooses among what this file allows: data locations (within `[mlops]
+allowed_data_roots`), the backend, its sizing (instance type and count, time limits), approval,
+force and a reason. Interpreter, environment, image, role, connections and outputs come from the
+settings below only (docs/security.md).
 
 **When it runs:** on every drift or performance-degradation event from `mlops_drift_monitor`,
 and weekly (Monday 04:00 UTC) whichever comes first; or from the UI with the form.
@@ -36,6 +43,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
 
 from airflow_mlops.assets import drift_asset_uri, performance_asset_uri
+from airflow_mlops.backends.base import form_keys_schema
 from airflow_mlops.operators.evaluation import EvaluateModelOperator
 from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
@@ -83,9 +91,10 @@ BACKEND_CONFIGS: dict[str, dict] = {
     # e.g. {"compute": "cpu-cluster", "environment": "azureml:sklearn-1.5@latest"}
     "azure_ml": json.loads(os.environ.get("MLOPS_AZURE_ML_CONFIG", "{}")),
 }
-"""backend_config per backend (see docs/backends/); the form's backend_config overrides it."""
+"""backend_config per backend (see docs/backends/): role, image, environment, connections, outputs.
+The DAG author's side of the trust boundary: a run's form may only size the job (FORM_BACKEND_KEYS)."""
 REQUIRE_APPROVAL = os.environ.get("MLOPS_REQUIRE_APPROVAL", "false").lower() in ("1", "true", "yes")
-"""Default of the form's require_approval, and what scheduled (event-driven) runs use."""
+"""Every promotion of this DAG waits for a human approval; the form can ask for one, never waive it."""
 APPROVAL_TIMEOUT = timedelta(hours=int(os.environ.get("MLOPS_APPROVAL_TIMEOUT_HOURS", "24")))
 MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
 SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
@@ -102,8 +111,27 @@ PERFORMANCE_ASSET = Asset(performance_asset_uri(MODEL_NAME))
 # [END howto_asset_monitor_events]
 # -------------------------------------------------------------------------------------------------
 
+# --- What a run's trigger form may choose (docs/security.md) ---------------------------------------
+FORM_BACKEND_KEYS: list[str] | None = None
+"""Backend settings the form may set, e.g. ["instance_type", "instance_count"] (None: every sizing
+key of each backend; keys that choose code, identity or outputs are never allowed)."""
+BACKEND_TITLES = {
+    "local": "The Airflow worker (local)",
+    "sagemaker": "Amazon SageMaker",
+    "vertex_ai": "Google Vertex AI",
+    "azure_ml": "Azure Machine Learning",
+}
+DOCS_URL = os.environ.get("MLOPS_DOCS_URL", "").rstrip("/")
+"""Where this project's docs/ folder is published (links in the form); empty: paths, no links."""
+# -------------------------------------------------------------------------------------------------
+
 log = logging.getLogger(__name__)
 _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
+_APPROVER = "((ti.xcom_pull(task_ids='request_approval') or {}).get('responded_by_user') or {}).get('name')"
+
+
+def _doc(page: str, text: str) -> str:
+    return f"[{text}]({DOCS_URL}/{page})" if DOCS_URL else f"{text} (`docs/{page}`)"
 
 
 @dag(
@@ -117,41 +145,63 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
     max_active_runs=1,
     tags=["mlops", "training", "continuous-training"],
     doc_md=__doc__,
-    user_defined_macros={"backend_configs": BACKEND_CONFIGS},
     params={
         "train_data": Param(
             TRAIN_DATA,
             type="string",
             minLength=1,
+            maxLength=2048,
             title="Training data",
-            description="Path or URI (s3://, gs://, abfs://) of a parquet/CSV file or folder.",
+            description="Path or URI (s3://, gs://, abfs://) of a parquet/CSV file or folder of parts. "
+            "Only locations the deployment allows are read ([mlops] allowed_data_roots).",
         ),
         "eval_data": Param(
             EVAL_DATA,
             type="string",
             minLength=1,
+            maxLength=2048,
             title="Evaluation data",
-            description="Labelled data both the candidate and the champion are scored on.",
+            description="Labelled recent data both the candidate and the champion are scored on "
+            "(same rules as the training data).",
         ),
-        "backend": Param("local", type="string", enum=BACKENDS, title="Where to train"),
+        "backend": Param(
+            "local",
+            type="string",
+            enum=BACKENDS,
+            values_display=BACKEND_TITLES,
+            title="Where to train",
+            description="Where the training job runs. Its role, image and outputs are set by the DAG.",
+        ),
         "backend_config": Param(
             None,
-            type=["null", "object"],
-            title="Backend settings",
-            description="Overrides the DAG's settings for the chosen backend (see docs/backends/).",
+            **form_keys_schema(BACKENDS, FORM_BACKEND_KEYS),
+            title="Backend sizing",
+            description_md="Optional sizing of the training job for the chosen backend, as JSON, e.g. "
+            '`{"instance_type": "ml.m5.xlarge", "instance_count": 2}`. Only sizing keys are accepted '
+            "(instance type and count, disk, time limits); image, role, environment and connections "
+            "are set in the DAG file. Keys per backend: "
+            + ", ".join(
+                _doc(f"backends/{b}.md", BACKEND_TITLES[b]) for b in ("sagemaker", "vertex_ai", "azure_ml")
+            )
+            + "; the worker takes `timeout` only.",
+            section="Advanced",
         ),
         "require_approval": Param(
             REQUIRE_APPROVAL,
-            type="boolean",
+            # nullable: the form then shows a plain switch, without the red "required" marker
+            type=["boolean", "null"],
             title="Require a human approval",
-            description="Wait under Required Actions for an Approve before promoting.",
+            description="Wait under Required Actions for an Approve before promoting. When the "
+            "deployment requires approvals, this switch cannot turn them off.",
         ),
         "force_promote": Param(
             False,
-            type="boolean",
+            type=["boolean", "null"],
             title="Force the promotion",
             description="Promote even if the evaluation rejects the candidate (the quality gate "
-            "still applies). Recorded as forced in the promotion history.",
+            "still applies). A forced promotion always waits for a human approval; it is recorded "
+            "as forced, with the approver, in the promotion history.",
+            section="Advanced",
         ),
         "reason": Param(
             None,
@@ -159,7 +209,8 @@ _PLAN = "ti.xcom_pull(task_ids='decide_promotion', key='plan')"
             type=["null", "string"],
             maxLength=5000,  # recorded in the registry's history (whose limit is 10,000)
             title="Reason",
-            description="Why this retraining; recorded with the promotion. Empty: what triggered the run.",
+            description="Why this retraining; recorded with the promotion and shown to the approver. "
+            "Empty: what triggered the run.",
         ),
     },
 )
@@ -190,11 +241,15 @@ def mlops_continuous_training():
         registered_model_name=MODEL_NAME,
         hyperparameters=HYPERPARAMETERS,
         backend="{{ params.backend }}",
-        backend_config="{{ (params.backend_config or backend_configs[params.backend]) | tojson }}",
+        backend_configs=BACKEND_CONFIGS,  # the DAG's: role, image, environment, connections
+        backend_overrides="{{ (params.backend_config or {}) | tojson }}",  # the form's: sizing only
+        allowed_overrides=FORM_BACKEND_KEYS,
         mlflow_conn_id=MLFLOW_CONN_ID,
         doc_md="""
         Runs the training entrypoint on the chosen backend and registers the result as a new
         version of the model, tagged with data hashes, code version, params and this run's ids.
+        The backend's settings are the DAG's; the form may only size the job (a forbidden key
+        fails this task, naming it, before anything is read or started).
         Returns `{backend, job_id, console_url, run_id, model_uri, model_name, model_version, metrics}`.
         """,
     )
@@ -226,8 +281,10 @@ def mlops_continuous_training():
         trigger_rule=TriggerRule.NONE_FAILED,
         doc_md="""
         Follows the evaluation verdict, or overrides a reject when the run's `force_promote` is
-        set (`airflow_mlops.core.evaluation.promotion_plan`). Pushes the plan (version, expected
-        current champion, reason, forced, approval required) and takes the approval path it
+        set (`airflow_mlops.core.evaluation.promotion_plan`). Whether a human must approve is the
+        deployment's requirement, or the form's request, or a forced promotion
+        (`airflow_mlops.core.trust.approval_required`): the form can add an approval, never waive
+        one. Pushes the plan and the approval request's text, and takes the approval path it
         names; with nothing to promote it skips everything after it.
         """,
     )
@@ -235,28 +292,56 @@ def mlops_continuous_training():
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
+        from airflow_mlops.core.approval import approval_body
         from airflow_mlops.core.evaluation import plan_summary, promotion_plan, trigger_reason
+        from airflow_mlops.core.trust import approval_required
+        from airflow_mlops.hooks.mlflow import MlflowHook
+        from airflow_mlops.trust import approval_policy
 
         context = get_current_context()
-        ti, params = context["ti"], context["params"]
+        ti, params, dag_run = context["ti"], context["params"], context.get("dag_run")
         record = ti.xcom_pull(task_ids="evaluate")
         if not record:
             raise AirflowFailException("evaluate left no decision record: nothing to promote")
         # {asset URI: [event extra, ...]}; an event emitted through an alias is also listed under its asset
         events = context.get("triggering_asset_events") or {}
         triggers = {a.uri: [e.extra for e in found] for a, found in events.items() if isinstance(a, Asset)}
-        run_type = getattr(context.get("dag_run"), "run_type", None)
-        plan = promotion_plan(
-            record,
-            reason=params.get("reason") or trigger_reason(triggers, run_type, scheduled="weekly retraining"),
-            force=bool(params["force_promote"]),
-            approval_required=bool(params["require_approval"]),
+        run_type = getattr(dag_run, "run_type", None)
+        reason = params.get("reason") or trigger_reason(triggers, run_type, scheduled="weekly retraining")
+        force = bool(params.get("force_promote"))
+        user = getattr(dag_run, "triggering_user_name", None)
+        policy = approval_policy()
+        needed, why = approval_required(
+            deployment_requires=REQUIRE_APPROVAL or policy.required,
+            form_requests=bool(params.get("require_approval")),
+            force=force,
+            user=user,
+            force_users=policy.force_users,
         )
-        log.info("Promotion: %s", plan_summary(record, plan))
+        plan = promotion_plan(record, reason=reason, force=force, approval_required=needed)
+        log.info("Promotion: %s (%s)", plan_summary(record, plan), why)
         if plan is None:
             return None
         ti.xcom_push(key="plan", value=plan)
-        return "request_approval" if plan["approval_required"] else "no_approval_needed"
+        if not needed:
+            return "no_approval_needed"
+        hook, champion = (
+            MlflowHook(mlflow_conn_id=MLFLOW_CONN_ID),
+            (record.get("champion") or {}).get("version"),
+        )
+        body = approval_body(
+            record,
+            plan,
+            model_name=MODEL_NAME,
+            metric=METRIC,
+            candidate_url=hook.model_version_url(MODEL_NAME, plan["version"]),
+            champion_url=hook.model_version_url(MODEL_NAME, champion) if champion else None,
+            requested_by=user,
+            run_reason=reason,
+            why_approval=why,
+        )
+        ti.xcom_push(key="approval_body", value=body)
+        return "request_approval"
 
     # [END howto_decide_promotion]
 
@@ -264,30 +349,21 @@ def mlops_continuous_training():
     request_approval = ApprovalOperator(
         task_id="request_approval",
         subject=f"Promote {MODEL_NAME} v{{{{ {_PLAN}['version'] }}}} to @champion?",
-        body="""
-{%- set rec = ti.xcom_pull(task_ids='evaluate') -%}
-{%- set plan = ti.xcom_pull(task_ids='decide_promotion', key='plan') -%}
-**Candidate** v{{ rec.candidate.version }}: `{{ rec.candidate.metrics | tojson }}`
-
-**Champion** {% if rec.champion %}v{{ rec.champion.version }}: `{{ rec.champion.metrics | tojson }}`{% else %}none yet{% endif %}
-
-**Evaluation**: {{ rec.decision }}{% if plan.forced %} (**forced** promotion requested){% endif %}
-
-{% for reason in rec.reasons %}- {{ reason }}
-{% endfor %}
-Reason: {{ plan.reason }}
-""",
+        # markdown written by airflow_mlops.core.approval: metrics side by side, links to both
+        # versions in MLflow, and the run's reason quoted so that it cannot forge a section
+        body="{{ ti.xcom_pull(task_ids='decide_promotion', key='approval_body') }}",
         defaults="Reject",
         response_timeout=APPROVAL_TIMEOUT,
         doc_md="""
-        Human in the loop (only when `require_approval` is set): shows the evaluation record under
-        Required Actions. Approve promotes; Reject, or no answer within the timeout, skips the
-        promotion.
+        Human in the loop (when the deployment or the run requires it, and for every forced
+        promotion): shows the evaluation under Required Actions. Approve promotes, and the
+        approver is recorded in the promotion history; Reject, or no answer within the timeout,
+        skips the promotion.
         """,
     )
     no_approval_needed = EmptyOperator(
         task_id="no_approval_needed",
-        doc_md="Taken when the run does not require a human approval.",
+        doc_md="Taken when the promotion does not require a human approval.",
     )
     # [END howto_operator_approval]
 
@@ -301,6 +377,8 @@ Reason: {{ plan.reason }}
         expected_current=None if CANARY_GATE else f"{{{{ {_PLAN}['expected_current'] }}}}",
         reason=f"{{{{ {_PLAN}['reason'] }}}}",
         forced=f"{{{{ {_PLAN}['forced'] }}}}",
+        approved_by=f"{{{{ {_APPROVER} or '' }}}}",
+        require_approval=REQUIRE_APPROVAL,
         mlflow_conn_id=MLFLOW_CONN_ID,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
         retries=3,  # a registry that was down or busy: the retry completes or undoes the move
@@ -308,7 +386,8 @@ Reason: {{ plan.reason }}
         doc_md="""
         Moves `@champion` to the new version only if it still points at the version the evaluation
         compared against (compare-and-set), records the history (previous holder, reason, forced,
-        who) and emits the `x-mlflow://<model>@champion` Asset event a deployment DAG can use.
+        who, approver) and emits the `x-mlflow://<model>@champion` Asset event a deployment DAG can
+        use. Refuses a forced or approval-required promotion that has no recorded approver.
         """,
     )
     # [END howto_operator_promote]

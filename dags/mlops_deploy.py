@@ -249,9 +249,7 @@ def mlops_deploy():
         defaults="Reject",
         doc_md="Human in the loop before full traffic; Reject, or no answer, leaves the canary where it is.",
     )
-    no_approval_needed = EmptyOperator(
-        task_id="no_approval_needed", doc_md="Taken when no approval is needed."
-    )
+    no_approval_needed = EmptyOperator(task_id="no_approval_needed", doc_md="Taken without an approval.")
     promote = PromoteCanaryOperator(
         task_id="promote",
         **_MOVE_ARGS,

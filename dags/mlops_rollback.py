@@ -23,6 +23,10 @@ from airflow_mlops.operators.registry import RollbackModelOperator
 # --- Settings a user adapts ----------------------------------------------------------------------
 MODEL_NAME = os.environ.get("MLOPS_MODEL_NAME", "churn")
 """Registered model name in MLflow (the same as in mlops_continuous_training)."""
+ROLLBACK_MODELS = [
+    m.strip() for m in os.environ.get("MLOPS_ROLLBACK_MODELS", MODEL_NAME).split(",") if m.strip()
+]
+"""The registered models this DAG's form may roll back (the form offers only these)."""
 ALIAS = os.environ.get("MLOPS_CHAMPION_ALIAS", "champion")
 MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
 """MLflow connection; without one, MLFLOW_TRACKING_URI or the embedded store under AIRFLOW_HOME."""
@@ -37,12 +41,20 @@ MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
     tags=["mlops", "registry", "rollback"],
     doc_md=__doc__,
     params={
-        "model_name": Param(MODEL_NAME, type="string", minLength=1, title="Registered model name"),
+        "model_name": Param(
+            ROLLBACK_MODELS[0],
+            type="string",
+            enum=ROLLBACK_MODELS,
+            title="Registered model name",
+            description=f"The MLflow registered model whose @{ALIAS} alias goes back.",
+        ),
         "version": Param(
             None,
             type=["null", "string"],
+            pattern=r"^([1-9][0-9]{0,8})?$",
             title="Version to roll back to",
-            description="Leave empty to go back to the version that held the alias before the current one.",
+            description="A version number such as 3. Leave empty to go back to the version that held "
+            "the alias before the current one.",
         ),
         "reason": Param(
             "manual rollback",

@@ -124,6 +124,14 @@ class AzureMLBackend(TrainingBackend):
     extra = "azure"
     requires = ("azure.ai.ml", "azure.identity")
     config_keys = _CONFIG_KEYS
+    form_keys = {
+        "instance_type": {
+            "type": "string",
+            "description": "serverless VM size (e.g. Standard_DS3_v2; ignored with a compute cluster)",
+        },
+        "instance_count": {"type": "integer", "minimum": 1, "description": "number of instances"},
+        "timeout_seconds": {"type": "integer", "minimum": 1, "description": "time limit of the job"},
+    }
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)

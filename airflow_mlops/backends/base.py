@@ -125,6 +125,10 @@ class TrainingBackend(ABC):
     """Modules the extra installs; a missing one raises :class:`MissingExtraError` naming ``extra``."""
     config_keys: ClassVar[frozenset[str]] = frozenset()
     """The ``backend_config`` keys this backend understands; any other key is an error."""
+    form_keys: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """The keys a run's trigger form may set (``TrainModelOperator(backend_overrides=...)``), with
+    their JSON schema: sizing only (instance type and count, disk, time limits), never code,
+    identity or outputs (see :mod:`airflow_mlops.core.trust`)."""
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         self.config = dict(config or {})
@@ -268,15 +272,55 @@ class TrainingBackend(ABC):
         )
 
 
-def get_backend(name: str, config: dict[str, Any] | None, log: logging.Logger) -> TrainingBackend:
-    """Instantiate the backend called ``name``; unknown names list the valid ones, and a backend
-    whose extra is not installed raises :class:`MissingExtraError` naming it (``cls.extra``)."""
+def backend_class(name: str) -> type[TrainingBackend]:
+    """The class of the backend called ``name`` (its module imports nothing heavy); unknown names
+    list the valid ones."""
     path = BACKENDS.get(name)
     if path is None:
         raise ValueError(f"unknown training backend {name!r}; choose one of {sorted(BACKENDS)}")
     module_name, class_name = path.rsplit(".", 1)
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(config, log)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_backend(name: str, config: dict[str, Any] | None, log: logging.Logger) -> TrainingBackend:
+    """Instantiate the backend called ``name``; unknown names list the valid ones, and a backend
+    whose extra is not installed raises :class:`MissingExtraError` naming it (``cls.extra``)."""
+    return backend_class(name)(config, log)
+
+
+def form_keys_schema(names: Iterable[str] = BACKENDS, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """A JSON schema (for a DAG's ``Param``) of the backend settings a trigger form may set for the
+    backends ``names``: an object of their :attr:`TrainingBackend.form_keys` (narrowed to ``keys``
+    when given), nothing else (``additionalProperties: false``), or null. Airflow checks it when
+    the run is triggered, so a forbidden key is refused, named, before anything runs;
+    ``TrainModelOperator`` checks the chosen backend's own keys again at run time."""
+    from airflow_mlops.core.trust import form_override_keys
+
+    properties: dict[str, dict[str, Any]] = {}
+    for name in names:
+        cls = backend_class(name)
+        allowed = form_override_keys(cls.form_keys, keys)
+        for key in sorted(allowed):
+            schema = dict(cls.form_keys[key])
+            title = cls.title or cls.name
+            note = f"{title}: {schema.pop('description', key)}"
+            if key in properties:
+                merged = properties[key]
+                if {k: v for k, v in merged.items() if k != "description"} != schema:
+                    merged = {"type": merged["type"], "description": merged["description"]}
+                merged["description"] += f"; {note}"
+                properties[key] = merged
+            else:
+                properties[key] = {**schema, "description": note}
+    # propertyNames first: a forbidden key is reported as "'env' is not one of [<the keys>]", with a
+    # short schema excerpt, where additionalProperties alone would print the whole schema
+    names = {"enum": sorted(properties)} if properties else {"maxLength": 0}
+    return {
+        "type": ["object", "null"],
+        "propertyNames": names,
+        "properties": properties,
+        "additionalProperties": False,
+    }
 
 
 # ---------------------------------------------------------------------- helpers

@@ -1,14 +1,21 @@
 """The ``local`` backend: the training entrypoint in a subprocess on the Airflow worker.
 
-Isolated like a cloud job: the worker's Python runs the script in a fresh temporary working
-directory, with Airflow's own configuration and connections removed from its environment, and
-nothing but the entrypoint's CLI to talk through. Its stdout and stderr stream into the task log
-line by line; a nonzero exit fails the job with the tail of stderr (the script's exception).
+The worker's Python runs the script in a fresh temporary working directory, with nothing but the
+entrypoint's CLI to talk through. Its environment is built from an allow-list, not inherited:
+``PATH``, ``HOME``, locale, temp folders, ``PYTHON*``, CA bundles and thread counts of the worker
+(:data:`INHERITED`), plus what the DAG author passes. The worker's cloud credentials (``AWS_*``,
+``AZURE_*``, ``GOOGLE_APPLICATION_CREDENTIALS`` ...), tokens and Airflow's own configuration and
+connections do not reach the job unless the DAG names them in ``inherit_env``. (The job still runs
+as the worker's user: this keeps secrets out of the job's environment and output, it is not a
+sandbox.) Its stdout and stderr stream into the task log line by line; a nonzero exit fails the
+job with the tail of stderr (the script's exception).
 
-``backend_config``:
+``backend_config`` (set in the DAG file: a run's form may set only ``timeout``):
 
 * ``python``: interpreter to run the entrypoint with (default: the worker's ``sys.executable``)
 * ``env``: extra environment variables for the job (``{"OMP_NUM_THREADS": "1"}``)
+* ``inherit_env``: names of the worker's variables to pass on, a trailing ``*`` for a prefix
+  (``["AWS_PROFILE", "AWS_*"]``: the job reads s3:// data with the worker's credentials)
 * ``timeout``: seconds before the job is killed and failed (default: no limit)
 * ``keep_workdir``: keep the working directory of a failed job for inspection (default False)
 """
@@ -35,8 +42,32 @@ if TYPE_CHECKING:
 
 _STDERR_TAIL_LINES = 40
 _STDERR_TAIL_CHARS = 4000
-# Airflow's configuration and secrets are not the job's business (a cloud job would not see them).
-_SCRUBBED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "MLFLOW_TRACKING_", "MLFLOW_REGISTRY_")
+INHERITED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "LD_LIBRARY_PATH",
+        "VIRTUAL_ENV",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    }
+)
+"""The worker's variables every job gets: what a Python process needs to run, nothing secret."""
+INHERITED_PREFIXES = ("LC_", "PYTHON")
 
 
 class LocalBackend(TrainingBackend):
@@ -45,13 +76,19 @@ class LocalBackend(TrainingBackend):
     name = "local"
     title = "local"
     job_noun = "local training job"
-    config_keys = frozenset({"python", "env", "timeout", "keep_workdir"})
+    config_keys = frozenset({"python", "env", "inherit_env", "timeout", "keep_workdir"})
+    form_keys = {
+        "timeout": {"type": "number", "minimum": 1, "description": "seconds before the job is killed"},
+    }
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)
         env = self.config.get("env") or {}
         if not isinstance(env, dict):
             raise ValueError(f"backend_config.env must be a mapping, got {type(env).__name__}")
+        inherit = self.config.get("inherit_env") or []
+        if isinstance(inherit, str) or not all(isinstance(v, str) for v in inherit):
+            raise ValueError("backend_config.inherit_env must be a list of variable names (NAME or PREFIX_*)")
         self._proc: subprocess.Popen | None = None
         self._running: JobHandle | None = None
 
@@ -64,9 +101,13 @@ class LocalBackend(TrainingBackend):
         return cmd
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-        for key in ("SM_MODEL_DIR", "SM_CHANNEL_TRAIN", "SM_CHANNEL_VALIDATION", "AIP_MODEL_DIR"):
-            env.pop(key, None)  # the CLI says where things are; stale cloud variables must not win
+        """The job's environment: :data:`INHERITED` variables of the worker, those ``inherit_env``
+        names, then ``env``. (Cloud variables such as ``SM_MODEL_DIR`` are never inherited: the CLI
+        says where things are.)"""
+        names = tuple(self.config.get("inherit_env") or ())
+        exact = INHERITED | {n for n in names if not n.endswith("*")}
+        prefixes = INHERITED_PREFIXES + tuple(n[:-1] for n in names if n.endswith("*") and len(n) > 1)
+        env = {k: v for k, v in os.environ.items() if k in exact or k.startswith(prefixes)}
         env["PYTHONUNBUFFERED"] = "1"
         env.update({str(k): str(v) for k, v in (self.config.get("env") or {}).items()})
         return env

@@ -161,6 +161,22 @@ class SageMakerBackend(TrainingBackend):
     extra = "amazon"
     requires = ("airflow.providers.amazon.aws.hooks.sagemaker",)
     config_keys = _CONFIG_KEYS
+    form_keys = {
+        "instance_type": {
+            "type": "string",
+            "pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
+            "description": f"training instance type (default {DEFAULT_INSTANCE_TYPE})",
+        },
+        "instance_count": {"type": "integer", "minimum": 1, "description": "number of instances"},
+        "volume_size_gb": {"type": "integer", "minimum": 1, "description": "disk per instance, GB"},
+        "max_runtime_seconds": {"type": "integer", "minimum": 1, "description": "time limit of the job"},
+        "use_spot": {"type": "boolean", "description": "managed spot training"},
+        "max_wait_seconds": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "spot: longest wait for capacity",
+        },
+    }
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)

@@ -144,6 +144,14 @@ class VertexAIBackend(TrainingBackend):
     extra = "google"
     requires = ("airflow.providers.google.cloud.hooks.vertex_ai.custom_job",)
     config_keys = _CONFIG_KEYS
+    form_keys = {
+        "machine_type": {"type": "string", "description": f"machine type (default {DEFAULT_MACHINE_TYPE})"},
+        "replica_count": {"type": "integer", "minimum": 1, "description": "number of replicas"},
+        "accelerator_type": {"type": "string", "description": "GPU type (e.g. NVIDIA_TESLA_T4)"},
+        "accelerator_count": {"type": "integer", "minimum": 0, "description": "GPUs per replica"},
+        "boot_disk_size_gb": {"type": "integer", "minimum": 1, "description": "boot disk, GB"},
+        "timeout_seconds": {"type": "integer", "minimum": 1, "description": "time limit of the job"},
+    }
 
     def __init__(self, config: dict[str, Any] | None, log: logging.Logger) -> None:
         super().__init__(config, log)

@@ -525,43 +525,42 @@ class MlflowHook(BaseHook):
             )
 
     def load_model(self, name: str, version: str | int, dst_path: str | None = None) -> Any:
-        """Download version ``version`` of ``name`` through this connection and load it.
+        """Download version ``version`` of ``name`` through this connection and load it, only in a
+        format whose loading cannot run code (:func:`airflow_mlops.trust.load_model_dir`).
 
-        Loads the scikit-learn flavour when the model has one (so ``predict_proba`` and
-        ``classes_`` are available), else the generic pyfunc flavour.
+        A scikit-learn model stored with skops is loaded with skops and the deployment's list of
+        trusted types (``[mlops] trusted_skops_types``; the list in the model's own MLmodel file is
+        ignored: whoever registers a version would write it). Anything else (pickle or cloudpickle
+        scikit-learn models, pyfunc ``PythonModel`` code, other flavours) is refused with how to
+        re-register it, unless the deployment trusts this registered model by name
+        (``[mlops] trusted_pickle_models``): then MLflow's own loader runs, the scikit-learn flavour
+        when there is one (so ``predict_proba`` and ``classes_`` are available), else pyfunc.
 
         :param dst_path: where to download the artefacts (default: a temporary folder, removed
             after loading a scikit-learn model and kept for a pyfunc one, which may read its
             files lazily).
+        :raises UnsafeModelError: the version is not in a safe format and not trusted by name.
         """
         import shutil
         import tempfile
-        import warnings
 
         import mlflow
-        from mlflow.models import Model
+
+        from airflow_mlops.trust import load_model_dir
 
         target = dst_path or tempfile.mkdtemp(prefix="mlops-model-")
-        with self.session() as client:
-            source = client.get_model_version_download_uri(name, str(version))
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=source, dst_path=target, tracking_uri=self.tracking_uri
-            )
-        if "sklearn" in Model.load(local).flavors:
-            import mlflow.sklearn
-
-            try:
-                # skops' safe loader walks every loaded module to resolve types, touching Airflow's
-                # deprecated import shims: ~1000 DeprecationWarnings that would bury the task log.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    return mlflow.sklearn.load_model(local)
-            finally:
-                if dst_path is None:
-                    shutil.rmtree(target, ignore_errors=True)
-        import mlflow.pyfunc
-
-        return mlflow.pyfunc.load_model(local)
+        keep = False
+        try:
+            with self.session() as client:
+                source = client.get_model_version_download_uri(name, str(version))
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=source, dst_path=target, tracking_uri=self.tracking_uri
+                )
+            model, keep = load_model_dir(local, name=name, version=str(version), log=self.log)
+            return model
+        finally:
+            if dst_path is None and not keep:
+                shutil.rmtree(target, ignore_errors=True)
 
     def test_connection(self) -> tuple[bool, str]:
         """Used by the Test button of the connection form."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_mlops.core import tags
+from airflow_mlops.core.engines.uri import check_engine, parse_data_uri
 from airflow_mlops.core.quality import (
     RESULT_FORMATS,
     SEVERITIES,
@@ -27,10 +28,19 @@ from airflow_mlops.core.quality import (
     render_html,
     summary_metrics,
     validate_frame,
+    validate_source,
 )
 from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
 from airflow_mlops.hooks.mlflow import MlflowHook
-from airflow_mlops.io import default_report_dir, load_table, write_report
+from airflow_mlops.io import (
+    choose_engine,
+    default_report_dir,
+    engine_session,
+    load_table,
+    open_data,
+    parse_data,
+    write_report,
+)
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.templating import is_templated
 
@@ -64,7 +74,9 @@ class DataQualityGateOperator(BaseOperator):
     ``success`` is the gate's verdict (no failure at or above ``fail_on``).
 
     :param data: local path, ``file://`` or object-storage URI (``s3://``, ``gs://``, ``abfs://``)
-        of a parquet or CSV file or a folder of parts. Templated; read only at execute time.
+        of a parquet or CSV file or a folder of parts, or a table or query through an Airflow
+        connection: ``sql://<conn_id>/<schema.table>``, ``sql://<conn_id>?query=SELECT...``,
+        ``spark://<conn_id>/<table>``. Templated; read only at execute time.
     :param suite: path of a GX suite JSON or YAML file (relative paths are looked up in the
         working directory, beside the DAG file and in the DAG's ``template_searchpath``), or a
         list of expectation dicts ``{"type", "kwargs", "severity"}``. Templated.
@@ -79,9 +91,13 @@ class DataQualityGateOperator(BaseOperator):
         ``mlflow_experiment``, tagged with the DAG, run and task ids.
     :param mlflow_experiment: MLflow experiment for those runs (default ``data-quality``).
     :param data_conn_id: Airflow connection with credentials for an object-storage ``data`` URI.
+    :param engine: where a file ``data`` is validated: ``"auto"`` (default: DuckDB on the worker
+        for parquet data above ``[mlops] duckdb_auto_rows`` rows, else pandas), ``"pandas"`` or
+        ``"duckdb"``. Tables are validated by their engine (GX's SQL or Spark datasource): the
+        expectations run as the engine's queries, nothing is loaded into the worker. Templated.
     """
 
-    template_fields: Sequence[str] = ("data", "suite", "fail_on", "report_dir")
+    template_fields: Sequence[str] = ("data", "suite", "fail_on", "report_dir", "engine")
     template_fields_renderers = {"suite": "json"}
     ui_color = "#f4e4c1"
     operator_extra_links = (MlopsReportLink(), MlflowRunLink())
@@ -97,11 +113,16 @@ class DataQualityGateOperator(BaseOperator):
         mlflow_conn_id: str | None = None,
         mlflow_experiment: str = "data-quality",
         data_conn_id: str | None = None,
+        engine: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not data:
             raise ValueError("data must be a path or URI of the table to validate")
+        if isinstance(data, str) and not is_templated(data):
+            parse_data_uri(data, "data")
+        if not is_templated(engine):
+            engine = check_engine(engine)
         if not suite:
             raise ValueError("suite must be a suite file path or a non-empty list of expectation dicts")
         if not isinstance(suite, (str, os.PathLike, list, tuple)):
@@ -123,6 +144,7 @@ class DataQualityGateOperator(BaseOperator):
         self.mlflow_conn_id = mlflow_conn_id
         self.mlflow_experiment = mlflow_experiment
         self.data_conn_id = data_conn_id
+        self.engine = engine
 
     @cached_property
     def hook(self) -> MlflowHook:
@@ -143,13 +165,30 @@ class DataQualityGateOperator(BaseOperator):
         with _as_input_error():
             compiled = compile_suite(suite)
 
-        df = load_table(data, conn_id=self.data_conn_id, what="quality gate data")
-        self.log.info("Read %s: %d rows x %d columns", data, len(df), len(df.columns))
-        with _as_input_error():
-            summary, result = validate_frame(
-                df, compiled, fail_on=fail_on, result_format=self.result_format, data=data
-            )
-        del df
+        ref = parse_data(data, what="quality gate data")
+        engine = choose_engine(ref, str(self.engine), conn_id=self.data_conn_id, what="quality gate data")
+        if engine == "pandas":
+            df = load_table(data, conn_id=self.data_conn_id, what="quality gate data")
+            self.log.info("Read %s: %d rows x %d columns", data, len(df), len(df.columns))
+            with _as_input_error():
+                summary, result = validate_frame(
+                    df, compiled, fail_on=fail_on, result_format=self.result_format, data=data
+                )
+            del df
+        else:
+            with engine_session(self.data_conn_id) as session:
+                table = open_data(session, ref, engine, what="quality gate data")
+                columns, rows = table.columns(), table.row_count()
+                self.log.info(
+                    "Validating %s on %s: %d rows x %d columns; the expectations run as %s queries",
+                    data, table.engine, rows, len(columns), table.engine,
+                )  # fmt: skip
+                with _as_input_error():
+                    summary, result = validate_source(
+                        table.gx_source(), columns, rows, compiled,
+                        fail_on=fail_on, result_format=self.result_format, data=data,
+                    )  # fmt: skip
+        summary["engine"] = engine
         self._lineage = (summary, result)  # for get_openlineage_facets_on_complete, also on failure
 
         summary["mlflow_run_id"] = None

@@ -13,6 +13,7 @@ from airflow_mlops.assets import emit, model_alias_uri, outlet_for, task_origin
 from airflow_mlops.exceptions import RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
+from airflow_mlops.trust import check_approval, check_approval_args
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -112,6 +113,12 @@ class PromoteModelOperator(_AliasOperator):
         have no holder yet; None skips the check.
     :param reason: why, recorded in the history.
     :param forced: recorded in the history when a promotion bypassed the evaluation verdict.
+        A forced promotion needs ``approved_by`` unless the triggering user is listed in
+        ``[mlops] force_promote_users``.
+    :param approved_by: who approved the promotion (the responder of an ``ApprovalOperator``),
+        recorded in the history. Templated, from the approval task's result, never from the form.
+    :param require_approval: refuse to promote without ``approved_by`` (the DAG author's setting; the
+        deployment's ``[mlops] require_approval`` requires it for every promotion too).
     :param mlflow_conn_id: MLflow connection.
     :param lock_timeout: seconds to wait for a concurrent move of the same alias (then
         ``MlopsError``, retried). A lock left by a crashed task expires within 20 s; the same task's
@@ -126,6 +133,7 @@ class PromoteModelOperator(_AliasOperator):
         "expected_current",
         "reason",
         "forced",
+        "approved_by",
     )
 
     def __init__(
@@ -137,18 +145,25 @@ class PromoteModelOperator(_AliasOperator):
         expected_current: str | int | None = None,
         reason: str | None = None,
         forced: bool | str = False,
+        approved_by: str | None = None,
+        require_approval: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(model_name=model_name, alias=alias, reason=reason, **kwargs)
+        check_approval_args(approved_by, require_approval)
         self.version = version
         self.expected_current = expected_current
         self.forced = forced
+        self.approved_by = approved_by
+        self.require_approval = require_approval
 
     def execute(self, context: Context) -> dict[str, Any]:
         version = str(self.version).strip()
         if not version or version.lower() == "none":
             raise RegistryError(f"no version to promote for {self.model_name} (got {self.version!r})")
         forced = str(self.forced).strip().lower() in ("true", "1", "yes")
+        origin = self._origin(context)
+        origin["approved_by"] = check_approval(origin, forced, self.approved_by, self.require_approval)
         move = self.hook.promote(
             self.model_name,
             version,
@@ -156,7 +171,7 @@ class PromoteModelOperator(_AliasOperator):
             expected_current=self.expected_current,
             reason=self.reason,
             forced=forced,
-            origin=self._origin(context),
+            origin=origin,
             lock_timeout=self.lock_timeout,
         )
         if move.changed:

@@ -6,14 +6,22 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_mlops.backends.base import BACKENDS, JobHandle, TrainingBackend, TrainingJobSpec, get_backend
-from airflow_mlops.exceptions import DataInputError, MlopsError, TrainingJobFailed
+from airflow_mlops.backends.base import (
+    BACKENDS,
+    JobHandle,
+    TrainingBackend,
+    TrainingJobSpec,
+    backend_class,
+    get_backend,
+)
+from airflow_mlops.core.trust import check_overrides, form_override_keys, mentions_run_input
+from airflow_mlops.exceptions import DataInputError, ForbiddenInputError, MlopsError, TrainingJobFailed
 from airflow_mlops.hooks.mlflow import MlflowHook
 from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
 from airflow_mlops.links.training import TrainingJobConsoleLink
@@ -53,7 +61,19 @@ class TrainModelOperator(BaseOperator):
     :param validation_data: URI of the validation data. Templated.
     :param experiment_name: MLflow experiment of the run (default: ``registered_model_name``).
     :param backend: where to train. Templated, so a DAG's Params form can choose it.
-    :param backend_config: backend settings (see the backend's docs). Templated.
+    :param backend_config: backend settings (see the backend's docs), the DAG author's side of the
+        trust boundary: interpreter, environment, image, role, service account, connection ids,
+        output locations. Templated (e.g. from Airflow Variables), but never from the run's form:
+        a template that reads ``params`` or ``dag_run`` is refused when the DAG is parsed.
+    :param backend_configs: ``{backend name: settings}`` for a DAG whose form chooses the backend:
+        the entry of the chosen backend is used (instead of ``backend_config``; the same rules).
+    :param backend_overrides: backend settings a run's trigger form may set, merged over the DAG's
+        (``"{{ params.backend_config | tojson }}"``). Only the chosen backend's sizing keys
+        (:attr:`~airflow_mlops.backends.base.TrainingBackend.form_keys`: instance type and count,
+        disk, time limits), narrowed by ``allowed_overrides``; any other key fails the task,
+        naming it, before anything is read or started. Templated.
+    :param allowed_overrides: the keys the DAG lets its form set (default: every sizing key of the
+        backend). Keys that choose code, identity or outputs are never allowed.
     :param mlflow_conn_id: MLflow connection.
     :param deferrable: wait for a remote job in the triggerer instead of holding a worker slot.
         Default (None): cloud backends defer (their jobs run for minutes to hours; pass False on a
@@ -69,10 +89,17 @@ class TrainModelOperator(BaseOperator):
         "hyperparameters",
         "backend",
         "backend_config",
+        "backend_configs",
+        "backend_overrides",
         "registered_model_name",
         "experiment_name",
     )
-    template_fields_renderers = {"hyperparameters": "json", "backend_config": "json"}
+    template_fields_renderers = {
+        "hyperparameters": "json",
+        "backend_config": "json",
+        "backend_configs": "json",
+        "backend_overrides": "json",
+    }
     operator_extra_links = (MlflowRunLink(), MlflowModelVersionLink(), TrainingJobConsoleLink())
     ui_color = "#e8f6f3"
 
@@ -86,7 +113,10 @@ class TrainModelOperator(BaseOperator):
         validation_data: str | None = None,
         experiment_name: str | None = None,
         backend: str = "local",
-        backend_config: dict[str, Any] | None = None,
+        backend_config: dict[str, Any] | str | None = None,
+        backend_configs: Mapping[str, Mapping[str, Any]] | None = None,
+        backend_overrides: dict[str, Any] | str | None = None,
+        allowed_overrides: Collection[str] | None = None,
         mlflow_conn_id: str = MlflowHook.default_conn_name,
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
@@ -107,6 +137,7 @@ class TrainModelOperator(BaseOperator):
             )
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        _check_dag_side(backend_config, backend_configs, allowed_overrides)
         self.entrypoint = entrypoint
         self.train_data = train_data
         self.registered_model_name = registered_model_name
@@ -115,6 +146,9 @@ class TrainModelOperator(BaseOperator):
         self.experiment_name = experiment_name
         self.backend = backend
         self.backend_config = backend_config
+        self.backend_configs = backend_configs
+        self.backend_overrides = backend_overrides
+        self.allowed_overrides = None if allowed_overrides is None else sorted(allowed_overrides)
         self.mlflow_conn_id = mlflow_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -132,8 +166,29 @@ class TrainModelOperator(BaseOperator):
     def _hyperparameters(self) -> dict[str, Any]:
         return json_object_arg("hyperparameters", self.hyperparameters)
 
-    def _backend_config(self) -> dict[str, Any]:
-        return json_object_arg("backend_config", self.backend_config)
+    def _backend_config(self, name: str) -> dict[str, Any]:
+        """The DAG's settings for backend ``name`` with the run's allowed overrides on top.
+
+        :raises ForbiddenInputError: an override the form may not set, named.
+        """
+        if self.backend_configs is not None:
+            config = json_object_arg(f"backend_configs[{name!r}]", self.backend_configs.get(name))
+        else:
+            config = json_object_arg("backend_config", self.backend_config)
+        overrides = json_object_arg("backend_overrides", self.backend_overrides)
+        if not overrides:
+            return config
+        try:
+            cls = backend_class(name)
+        except ValueError as err:
+            raise DataInputError(str(err)) from None
+        allowed = form_override_keys(cls.form_keys, self.allowed_overrides)
+        try:
+            overrides = check_overrides(overrides, allowed, service=f"the {cls.title or cls.name} backend")
+        except ValueError as err:
+            raise ForbiddenInputError(f"backend_overrides: {err}") from None
+        self.log.info("Backend settings from the run: %s", json.dumps(overrides, sort_keys=True))
+        return {**config, **overrides}
 
     def _resolve_entrypoint(self, context: Context) -> str:
         path = os.path.expanduser(str(self.entrypoint))
@@ -175,6 +230,7 @@ class TrainModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.core import lineage
         from airflow_mlops.io import hash_table
+        from airflow_mlops.trust import check_data_location
 
         backend_name = str(self.backend).strip()
         params = self._hyperparameters()
@@ -189,8 +245,11 @@ class TrainModelOperator(BaseOperator):
             job_name=job_name,
         )
         # A bad backend, config or input fails here, before the data is read for its hash.
-        backend = self._get_backend(backend_name, self._backend_config())
+        backend = self._get_backend(backend_name, self._backend_config(backend_name))
         backend.validate(spec)
+        check_data_location(spec.train_data, "train_data")
+        if spec.validation_data:
+            check_data_location(spec.validation_data, "validation_data")
         # Hash the inputs before the job runs: the lineage records the data the job was given.
         train_hash = hash_table(spec.train_data)
         validation_hash = hash_table(spec.validation_data) if spec.validation_data else None
@@ -247,7 +306,7 @@ class TrainModelOperator(BaseOperator):
         if handle is None or info is None:
             raise MlopsError("execute_complete called without the job handle saved at deferral")
         job = JobHandle.from_dict(handle)
-        backend = self._get_backend(job.backend, self._backend_config())
+        backend = self._get_backend(job.backend, self._backend_config(job.backend))
         self._handle = job
         job = backend.handle_event(job, event or {})
         self._handle = job
@@ -372,3 +431,23 @@ class TrainModelOperator(BaseOperator):
             "model_version": str(version),
             "metrics": metrics,
         }
+
+
+def _check_dag_side(config: Any, configs: Any, allowed: Any) -> None:
+    """The DAG author's backend arguments, checked when the DAG is parsed (no I/O)."""
+    if config is not None and configs is not None:
+        raise ValueError("give backend_config or backend_configs, not both")
+    if configs is not None and (
+        not isinstance(configs, Mapping) or not set(configs) <= set(BACKENDS) or is_templated(configs)
+    ):
+        raise ValueError(f"backend_configs must map backend names ({sorted(BACKENDS)}) to their settings")
+    for name, value in (("backend_config", config), ("backend_configs", configs)):
+        if mentions_run_input(value):
+            raise ValueError(
+                f"{name} must not be templated from the run's form (params or dag_run.conf): it holds "
+                "what only the DAG author may choose (interpreter, environment, image, role, "
+                "connections, outputs). Pass the form's backend settings as backend_overrides, "
+                "which allows sizing keys only."
+            )
+    if allowed is not None and (isinstance(allowed, str) or not all(isinstance(k, str) for k in allowed)):
+        raise ValueError(f"allowed_overrides must be a list of backend setting names, got {allowed!r}")

@@ -17,10 +17,20 @@ from airflow.sdk import PokeReturnValue
 from airflow_mlops.assets import DRIFT_ASSET_ALIAS, drift_asset_uri, emit, outlet_for, subject_of, task_origin
 from airflow_mlops.core import tags
 from airflow_mlops.core.drift import DriftConfigError, DriftInputError, compare, validate_settings
+from airflow_mlops.core.drift.pushdown import compare_on_engine
 from airflow_mlops.core.drift.report import render_report
+from airflow_mlops.core.engines.uri import check_engine, parse_data_uri
 from airflow_mlops.exceptions import DataInputError, RegistryError
 from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
-from airflow_mlops.io import default_report_dir, load_table, write_report
+from airflow_mlops.io import (
+    choose_engine,
+    default_report_dir,
+    engine_session,
+    load_table,
+    open_data,
+    parse_data,
+    write_report,
+)
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.sensors.base import StrictSensor
 from airflow_mlops.templating import is_templated
@@ -57,10 +67,17 @@ class DataDriftSensor(StrictSensor):
     Columns that cannot be tested (all null, constant, mixed types) are listed in the summary as
     ``skipped`` with the reason and do not count in the drift share.
 
-    :param reference: the reference data: a path or URI (parquet or CSV; a folder of parts), or
+    :param reference: the reference data: a path or URI (parquet or CSV; a folder of parts), a
+        table or query through a connection (``sql://<conn_id>/<schema.table>``,
+        ``sql://<conn_id>?query=SELECT...``, ``spark://<conn_id>/<table>``), or
         ``models:/<name>@<alias>`` / ``models:/<name>/<version>`` meaning the training data recorded
         in that model version's lineage tag ``mlops.data.train.uri``. Templated.
-    :param current: the current window: a path or URI (parquet or CSV). Templated.
+    :param current: the current window: a path, URI or table URI as for ``reference``. Templated.
+    :param engine: where file inputs are read: ``"auto"`` (default: DuckDB on the worker for
+        parquet data above ``[mlops] duckdb_auto_rows`` rows, else pandas), ``"pandas"`` or
+        ``"duckdb"``. Table inputs are always computed by their engine. On an engine the
+        statistics are computed where the data lives and verdicts equal the in-memory path (see
+        :mod:`airflow_mlops.core.drift.pushdown`); text columns are skipped there. Templated.
     :param columns: the columns to compare (default: all; both sides must then have the same
         columns). Templated.
     :param drift_share: share of drifted columns at which the dataset counts as drifted.
@@ -86,7 +103,7 @@ class DataDriftSensor(StrictSensor):
         threshold, drifted} | {skipped}}, skipped_columns, report_uri, reference, current, ...}``
     """
 
-    template_fields: Sequence[str] = ("reference", "current", "columns", "report_dir", "model_name")
+    template_fields: Sequence[str] = ("reference", "current", "columns", "report_dir", "model_name", "engine")
     operator_extra_links = (MlopsReportLink(), MlflowRunLink())
     ui_color = "#fdebd0"
 
@@ -108,6 +125,7 @@ class DataDriftSensor(StrictSensor):
         mlflow_experiment: str = "mlops-drift",
         model_name: str | None = None,
         data_conn_id: str | None = None,
+        engine: str = "auto",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mode", "reschedule")
@@ -117,6 +135,11 @@ class DataDriftSensor(StrictSensor):
             raise ValueError("current is required: the URI of the data window to check")
         if reference.startswith(MODELS_SCHEME) and not is_templated(reference):
             parse_model_uri(reference)
+        for setting, value in (("reference", reference), ("current", current)):
+            if not is_templated(value) and not value.startswith(MODELS_SCHEME):
+                parse_data_uri(value, setting)
+        if not is_templated(engine):
+            engine = check_engine(engine)
         try:
             validate_settings(
                 drift_share=drift_share,
@@ -152,6 +175,7 @@ class DataDriftSensor(StrictSensor):
         self.mlflow_experiment = mlflow_experiment
         self.model_name = model_name
         self.data_conn_id = data_conn_id
+        self.engine = engine
 
     @cached_property
     def hook(self) -> MlflowHook:
@@ -160,32 +184,28 @@ class DataDriftSensor(StrictSensor):
     def poke(self, context: Context) -> PokeReturnValue:
         reference_uri, lineage = self._resolve_reference()
         columns = self._columns()
-        current = load_table(self.current, conn_id=self.data_conn_id, what="current data", columns=columns)
-        reference = load_table(
-            reference_uri, conn_id=self.data_conn_id, what="reference data", columns=columns
-        )
-        self.log.info(
-            "Comparing current %s (%d rows) with reference %s (%d rows)%s",
-            self.current,
-            len(current),
-            reference_uri,
-            len(reference),
-            f" [{lineage}]" if lineage else "",
-        )
-        try:
-            result = compare(
-                reference,
-                current,
-                columns=columns,
-                drift_share=self.drift_share,
-                method=self.method,
-                per_column_method=self.per_column_method,
-                threshold=self.threshold,
-                per_column_threshold=self.per_column_threshold,
-                on_column=self._log_column,
-            )
-        except (DriftInputError, DriftConfigError) as err:
-            raise DataInputError(f"drift check of {self.current} against {reference_uri}: {err}") from err
+        refs = parse_data(reference_uri, what="reference data"), parse_data(self.current, what="current data")
+        engines = [choose_engine(r, str(self.engine), conn_id=self.data_conn_id) for r in refs]
+        if engines == ["pandas", "pandas"]:
+            result, reference, current = self._compare_in_memory(reference_uri, lineage, columns)
+            written = self._write_report(context, reference, current, result) if self.report else None
+        else:
+            engines = ["duckdb" if e == "pandas" else e for e in engines]
+            with engine_session(self.data_conn_id) as session:
+                inputs = [
+                    open_data(session, ref, engine, what=what)
+                    for ref, engine, what in zip(
+                        refs, engines, ("reference data", "current data"), strict=True
+                    )
+                ]
+                self.log.info(
+                    "Comparing current %s (on %s) with reference %s (on %s)%s: statistics computed by the engine",
+                    self.current, inputs[1].engine, reference_uri, inputs[0].engine,
+                    f" [{lineage}]" if lineage else "",
+                )  # fmt: skip
+                result = self._decide(compare_on_engine, reference_uri, (inputs[0], inputs[0].source),
+                                      (inputs[1], inputs[1].source), columns)  # fmt: skip
+                written = self._engine_report(context, inputs, result) if self.report else None
         self.log.info(
             "Drift %s: %d of %d tested columns drifted (share %.3f, threshold %.3f)%s%s",
             "DETECTED" if result.drift_detected else "not detected",
@@ -203,8 +223,8 @@ class DataDriftSensor(StrictSensor):
             reference_model=lineage,
             current=self.current,
             asset_uri=drift_asset_uri(subject_of(self.reference, self.model_name)),
+            engine=" and ".join(dict.fromkeys(engines)),
         )
-        written = self._write_report(context, reference, current, result) if self.report else None
         summary["report_uri"] = written[0] if written else None
         self._lineage = summary  # for get_openlineage_facets_on_complete
         if self.mlflow_conn_id:
@@ -219,6 +239,55 @@ class DataDriftSensor(StrictSensor):
         from airflow_mlops.openlineage import drift_lineage
 
         return drift_lineage(self)
+
+    def _compare_in_memory(
+        self, reference_uri: str, lineage: str | None, columns: list[str] | None
+    ) -> tuple[DriftResult, pd.DataFrame, pd.DataFrame]:
+        current = load_table(self.current, conn_id=self.data_conn_id, what="current data", columns=columns)
+        reference = load_table(
+            reference_uri, conn_id=self.data_conn_id, what="reference data", columns=columns
+        )
+        self.log.info(
+            "Comparing current %s (%d rows) with reference %s (%d rows)%s",
+            self.current,
+            len(current),
+            reference_uri,
+            len(reference),
+            f" [{lineage}]" if lineage else "",
+        )
+        return self._decide(compare, reference_uri, reference, current, columns), reference, current
+
+    def _engine_report(
+        self, context: Context, inputs: list[Any], result: DriftResult
+    ) -> tuple[str, str] | None:
+        """The report on a sample each engine draws (``report_sample_size`` rows per side)."""
+        try:
+            samples = [i.sample(self.report_sample_size or 10_000) for i in inputs]
+        except Exception as err:  # the report is an aid: its failure must not hide the verdict
+            self.log.error("Could not sample the data for the drift report: %s: %s", type(err).__name__, err)
+            return None
+        drawn_by = " and ".join(dict.fromkeys(i.engine for i in inputs))
+        return self._write_report(context, *samples, result, engine=drawn_by)
+
+    def _decide(
+        self, decide: Any, reference_uri: str, reference: Any, current: Any, columns: Any
+    ) -> DriftResult:
+        """Run ``decide`` (:func:`compare` or :func:`compare_on_engine`) with the sensor's settings;
+        bad input or settings fail the task naming both inputs."""
+        try:
+            return decide(
+                reference,
+                current,
+                columns=columns,
+                drift_share=self.drift_share,
+                method=self.method,
+                per_column_method=self.per_column_method,
+                threshold=self.threshold,
+                per_column_threshold=self.per_column_threshold,
+                on_column=self._log_column,
+            )
+        except (DriftInputError, DriftConfigError) as err:
+            raise DataInputError(f"drift check of {self.current} against {reference_uri}: {err}") from err
 
     def _log_column(self, verdict: ColumnDrift) -> None:
         if verdict.skipped is not None:
@@ -279,7 +348,12 @@ class DataDriftSensor(StrictSensor):
         return data_uri, label
 
     def _write_report(
-        self, context: Context, reference: pd.DataFrame, current: pd.DataFrame, result: DriftResult
+        self,
+        context: Context,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        result: DriftResult,
+        engine: str | None = None,
     ) -> tuple[str, str] | None:
         """``(uri, page)`` of Evidently's HTML report on a seeded sample, or None when it could not
         be written; the decision itself never depends on it."""
@@ -294,6 +368,7 @@ class DataDriftSensor(StrictSensor):
                 per_column_method=self.per_column_method,
                 threshold=self.threshold,
                 per_column_threshold=self.per_column_threshold,
+                engine=engine,
             )
             uri = write_report(folder, REPORT_NAME, page)
         except Exception as err:  # the report is an aid: its failure must not hide the verdict

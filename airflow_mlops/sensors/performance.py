@@ -19,11 +19,13 @@ from airflow_mlops.assets import (
     task_origin,
 )
 from airflow_mlops.core import tags
+from airflow_mlops.core.engines.uri import parse_data_uri
 from airflow_mlops.core.metrics import check_bound, check_metric
 from airflow_mlops.exceptions import DataInputError, RegistryError
 from airflow_mlops.hooks.mlflow import MODELS_SCHEME, MlflowHook, parse_model_uri
+from airflow_mlops.io import engine_session, open_data, parse_data
 from airflow_mlops.links.mlflow import MlflowModelVersionLink
-from airflow_mlops.scoring import labelled_data, score_version
+from airflow_mlops.scoring import labelled_data, score_version, score_version_in_batches
 from airflow_mlops.sensors.base import StrictSensor
 from airflow_mlops.templating import is_templated
 
@@ -51,7 +53,10 @@ class ModelPerformanceSensor(StrictSensor):
 
     :param model_uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>`` or
         ``models:/<name>`` (= ``@champion``). Templated.
-    :param data: recent labelled data, a path or URI (parquet or CSV). Templated.
+    :param data: recent labelled data, a path or URI (parquet or CSV), or a table or query through
+        a connection (``sql://<conn_id>/<table>``, ``sql://<conn_id>?query=...``,
+        ``spark://<conn_id>/<table>``): a table is streamed through the model in batches of
+        ``batch_size`` rows, never read whole. Templated.
     :param target: the label column of ``data``. Templated.
     :param metric: accuracy, f1, precision, recall, roc_auc (classification); rmse, mae, r2
         (regression).
@@ -62,6 +67,7 @@ class ModelPerformanceSensor(StrictSensor):
         direction (False for rmse and mae).
     :param mlflow_conn_id: MLflow connection.
     :param data_conn_id: Airflow connection for object-storage URIs (credentials), if needed.
+    :param batch_size: rows per batch when ``data`` is a table.
     :return: ``{metric, value, baseline, degraded, baseline_source, reasons, model_name,
         model_version, rows, data, asset_uri}``
     """
@@ -82,6 +88,7 @@ class ModelPerformanceSensor(StrictSensor):
         greater_is_better: bool | None = None,
         mlflow_conn_id: str = MlflowHook.default_conn_name,
         data_conn_id: str | None = None,
+        batch_size: int = 100_000,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mode", "reschedule")
@@ -92,6 +99,10 @@ class ModelPerformanceSensor(StrictSensor):
         for name, value in (("data", data), ("target", target)):
             if not value or not isinstance(value, str):
                 raise ValueError(f"{name} is required")
+        if not is_templated(data):
+            parse_data_uri(data, "data")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         check_metric(metric)
         if min_value is None and max_drop is None:
             raise ValueError("give min_value, max_drop or both: otherwise nothing can count as degraded")
@@ -117,6 +128,7 @@ class ModelPerformanceSensor(StrictSensor):
         self.greater_is_better = greater_is_better
         self.mlflow_conn_id = mlflow_conn_id
         self.data_conn_id = data_conn_id
+        self.batch_size = batch_size
 
     @cached_property
     def hook(self) -> MlflowHook:
@@ -130,6 +142,7 @@ class ModelPerformanceSensor(StrictSensor):
             name, alias, version = parse_model_uri(str(self.model_uri))
         except ValueError as err:
             raise DataInputError(f"model_uri: {err}") from None
+        data = parse_data(str(self.data), what="data")
         if not alias and not version:
             alias = "champion"
         model_version = self._model_version(name, alias, version)
@@ -137,23 +150,34 @@ class ModelPerformanceSensor(StrictSensor):
         label = f"{name}@{alias} (v{version})" if alias else f"{name} v{version}"
         greater = greater_is_better(self.metric) if self.greater_is_better is None else self.greater_is_better
 
-        X, y = labelled_data(
-            str(self.data), target=str(self.target), setting="data", conn_id=self.data_conn_id
-        )
-        scores = score_version(
-            self.hook,
-            name,
-            version,
-            X,
-            y,
-            [self.metric],
-            required=[self.metric],
-            what=f"data {self.data}",
-            model_label=label,
-            log=self.log,
-        )
+        if data.is_table:
+            # scoring needs the rows and the model: the table is streamed through it in batches
+            with engine_session(self.data_conn_id) as session:
+                table = open_data(session, data, data.kind, what="data")
+                self.log.info("Scoring %s on %s in batches of %d rows", label, self.data, self.batch_size)
+                scores, rows = score_version_in_batches(
+                    self.hook, name, version, table.batches(self.batch_size), target=str(self.target),
+                    metrics=[self.metric], what=f"data {self.data}", model_label=label,
+                )  # fmt: skip
+        else:
+            X, y = labelled_data(
+                str(self.data), target=str(self.target), setting="data", conn_id=self.data_conn_id
+            )
+            scores = score_version(
+                self.hook,
+                name,
+                version,
+                X,
+                y,
+                [self.metric],
+                required=[self.metric],
+                what=f"data {self.data}",
+                model_label=label,
+                log=self.log,
+            )
+            rows = len(y)
         value = scores[self.metric]
-        self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, len(y))
+        self.log.info("%s scores %s = %.6g on %s (%d rows)", label, self.metric, value, self.data, rows)
 
         baseline, source = self._baseline(model_version.tags or {})
         if baseline is None:
@@ -197,7 +221,7 @@ class ModelPerformanceSensor(StrictSensor):
             "model_version": version,
             "alias": alias,
             "data": str(self.data),
-            "rows": len(y),
+            "rows": rows,
             "asset_uri": performance_asset_uri(name),
         }
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system programs the end-to-end and native-stack tests need, when they are missing:
-# PostgreSQL (Debian's packages) and Chromium (Debian's package, driven headless by Playwright).
+# PostgreSQL (Debian's packages), Chromium (Debian's package, driven headless by Playwright) and a
+# Java runtime (Debian's default-jre-headless, for Spark local in the engines tier).
 # Called once per test session by tests/e2e/system.py; CI runs as root on a clean machine with
 # only package registries reachable, so this is the one place these installs happen.
 #
-#   tests/e2e/setup.sh postgres chromium
+#   tests/e2e/setup.sh postgres chromium java
 set -euo pipefail
 
 want=()
@@ -16,8 +17,11 @@ for what in "$@"; do
         chromium)
             command -v chromium >/dev/null || want+=(chromium)
             ;;
+        java)
+            command -v java >/dev/null || want+=(default-jre-headless)
+            ;;
         *)
-            echo "setup.sh: unknown component '$what' (known: postgres chromium)" >&2
+            echo "setup.sh: unknown component '$what' (known: postgres chromium java)" >&2
             exit 2
             ;;
     esac

@@ -29,7 +29,7 @@ _READY: set[str] = set()
 
 
 def ensure_system(*components: str) -> None:
-    """Install what ``tests/e2e/setup.sh`` installs (postgres, chromium) when it is missing.
+    """Install what ``tests/e2e/setup.sh`` installs (postgres, chromium, java) when it is missing.
 
     Skips (with the reason) only when it is missing and this user cannot install packages.
     """

@@ -28,8 +28,11 @@ HEAVY = (
     "openlineage",
     "airflow.providers.openlineage.extractors",
     "airflow.providers.openlineage.plugins",
+    "pyspark",
+    "duckdb",
+    "sqlglot",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines")
 
 
 def _modules() -> list[str]:

@@ -28,10 +28,14 @@ def render_report(
     per_column_method: dict[str, str] | None = None,
     threshold: float | None = None,
     per_column_threshold: dict[str, float] | None = None,
+    engine: str | None = None,
 ) -> str:
     """Evidently's ``DataDriftPreset`` HTML for the tested columns, on a seeded sample of each side.
 
     The column types are the ones the decision used; a banner states the sample and the decision.
+
+    :param engine: the engine that drew ``reference`` and ``current`` as samples of the
+        decision's data (the banner says so), or None when they are the data itself.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -61,13 +65,16 @@ def render_report(
         per_column_threshold={k: v for k, v in (per_column_threshold or {}).items() if k in names} or None,
     )
     page = Report([preset], include_tests=True).run(current_ds, reference_ds).get_html_str(as_iframe=False)
-    sampled = any(len(f) < len(o) for f, o in zip(frames, (reference, current), strict=True))
+    # an engine hands over a sample it drew: the totals are the decision's
+    totals = (max(len(reference), result.reference_rows), max(len(current), result.current_rows))
+    sampled = any(len(f) < total for f, total in zip(frames, totals, strict=True))
+    drawn = f"a random sample drawn by {engine}" if engine else f"a seeded random sample (seed {seed})"
     note = (
-        f"Evidently report computed on a seeded random sample (seed {seed}) of "
-        f"{len(frames[0]):,} of {len(reference):,} reference rows and {len(frames[1]):,} of "
-        f"{len(current):,} current rows; its numbers may differ slightly from the decision."
+        f"Evidently report computed on {drawn} of {len(frames[0]):,} of {totals[0]:,} reference rows "
+        f"and {len(frames[1]):,} of {totals[1]:,} current rows; its numbers may differ slightly from "
+        "the decision."
         if sampled
-        else f"Evidently report computed on all {len(reference):,} reference and {len(current):,} current rows."
+        else f"Evidently report computed on all {totals[0]:,} reference and {totals[1]:,} current rows."
     )
     decision = (
         f"airflow-mlops decision on all rows: drift {'DETECTED' if result.drift_detected else 'not detected'}"

@@ -62,15 +62,28 @@ class Side:
     ``count`` is the number of values left; a numerical side holds ``sorted_values``, a
     categorical side ``keys`` (its distinct values) and ``counts`` (their occurrences); a text
     side only its count (text tests are Evidently's and read the column itself).
+
+    Sides computed by an engine (:mod:`airflow_mlops.core.drift.pushdown`) never hold a column:
+    a numerical side may hold its *distinct* values in ``sorted_values`` with their occurrences
+    in ``weights`` (exact, for columns with few distinct values), or, for a column with many
+    distinct values, only ``hist`` (its counts over the Sturges bins both sides share, for
+    ``jensenshannon``/``psi``) and ``distinct`` (a lower bound of its distinct values).
     """
 
     count: int
     sorted_values: np.ndarray | None = None
     keys: Any = None
     counts: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    hist: np.ndarray | None = None
+    distinct: int | None = None
 
     def n_unique(self) -> int:
+        if self.distinct is not None:
+            return self.distinct
         if self.sorted_values is not None:
+            if self.weights is not None:
+                return int(self.sorted_values.size)
             return _n_unique_sorted(self.sorted_values)
         return len(self.keys)
 
@@ -157,11 +170,17 @@ def _categorical_counts(ref: Side, cur: Side) -> tuple[list, np.ndarray, np.ndar
     return list(position), a, b
 
 
+def _side_unique_counts(side: Side) -> tuple[np.ndarray, np.ndarray]:
+    if side.weights is not None:
+        return side.sorted_values, side.weights
+    return _unique_counts_sorted(side.sorted_values)
+
+
 def _counts(ref: Side, cur: Side) -> tuple[list, np.ndarray, np.ndarray]:
     """Occurrences of every distinct value (union of both sides) in reference and current."""
     if ref.sorted_values is not None:
-        ref_keys, ref_counts = _unique_counts_sorted(ref.sorted_values)
-        cur_keys, cur_counts = _unique_counts_sorted(cur.sorted_values)
+        ref_keys, ref_counts = _side_unique_counts(ref)
+        cur_keys, cur_counts = _side_unique_counts(cur)
         keys, a, b = _aligned(ref_keys, ref_counts, cur_keys, cur_counts)
         return keys.tolist(), a, b
     return _categorical_counts(ref, cur)
@@ -183,10 +202,34 @@ def union_n_unique(ref: Side, cur: Side, cap: int) -> int:
 # kernels: (reference side, current side, column type) -> score
 
 
+KS_EXACT_MAX = 10_000
+"""scipy's ``ks_2samp`` computes an exact p-value when neither side has more values than this,
+else the asymptotic one (``method="auto"``)."""
+
+
 def ks_p_value(ref: Side, cur: Side, column_type: str) -> float:
     from scipy.stats import ks_2samp
 
-    return float(ks_2samp(ref.sorted_values, cur.sorted_values)[1])
+    if ref.weights is None and cur.weights is None:
+        return float(ks_2samp(ref.sorted_values, cur.sorted_values)[1])
+    import numpy as np
+
+    if max(ref.count, cur.count) <= KS_EXACT_MAX:  # small: the values themselves, as scipy sees them
+        ref_values, cur_values = (np.repeat(*_side_unique_counts(s)) for s in (ref, cur))
+        return float(ks_2samp(ref_values, cur_values)[1])
+    _, a, b = _counts(ref, cur)
+    return ks_asymptotic_p_value(float(np.max(np.abs(np.cumsum(a) / ref.count - np.cumsum(b) / cur.count))),
+                                 ref.count, cur.count)  # fmt: skip
+
+
+def ks_asymptotic_p_value(d: float, n: int, m: int) -> float:
+    """scipy ``ks_2samp``'s two-sided p-value for the statistic ``d`` when a side has more than
+    :data:`KS_EXACT_MAX` values (Smirnov's asymptotic distribution)."""
+    import numpy as np
+    from scipy.stats import kstwo
+
+    big, small = sorted([float(n), float(m)], reverse=True)
+    return float(np.clip(kstwo.sf(d, np.round(big * small / (big + small))), 0, 1))
 
 
 def chisquare_p_value(ref: Side, cur: Side, column_type: str) -> float:
@@ -223,6 +266,8 @@ def wasserstein_normed(ref: Side, cur: Side, column_type: str) -> float:
     """
     import numpy as np
 
+    if ref.weights is not None or cur.weights is not None:
+        return _wasserstein_normed_weighted(ref, cur)
     u, v = ref.sorted_values, cur.sorted_values
     n, m = u.size, v.size
     total = n + m
@@ -240,15 +285,54 @@ def wasserstein_normed(ref: Side, cur: Side, column_type: str) -> float:
     return distance / max(float(np.std(u)), 0.001)
 
 
+def _wasserstein_normed_weighted(ref: Side, cur: Side) -> float:
+    """:func:`wasserstein_normed` from distinct values and their counts: the same integral over
+    the merged distinct values, with the same exact integer CDF differences."""
+    import numpy as np
+
+    keys, a, b = _aligned(*_side_unique_counts(ref), *_side_unique_counts(cur))
+    n, m = ref.count, cur.count
+    k = np.abs(np.cumsum(a)[:-1] * m - np.cumsum(b)[:-1] * n).astype(np.float64)
+    distance = float(np.dot(k, np.diff(keys))) / (n * m)
+    values, weights = _side_unique_counts(ref)
+    mean = float(np.dot(values, weights)) / n
+    std = float(np.sqrt(np.dot((values - mean) ** 2, weights) / n))
+    return distance / max(std, 0.001)
+
+
+def sturges_edges(low: float, high: float, size: int) -> np.ndarray:
+    """``np.histogram_bin_edges(values, bins="sturges")`` from the values' minimum, maximum and
+    number alone (what an engine returns), computed as numpy computes it."""
+    import numpy as np
+
+    first, last = float(low), float(high)
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    width = (float(high) - float(low)) / (np.log2(size) + 1.0)
+    bins = int(np.ceil((last - first) / width)) if width else 1
+    return np.linspace(first, last, bins + 1, endpoint=True, dtype=np.float64)
+
+
 def _binned(ref: Side, cur: Side, column_type: str, fill_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's ``get_binned_data``: Sturges histogram for numerical columns with > 20 reference
     values, else the share of each distinct value."""
     import numpy as np
 
     if column_type == NUMERICAL and ref.n_unique() > 20:
-        bins = np.histogram_bin_edges(np.concatenate((ref.sorted_values, cur.sorted_values)), bins="sturges")
-        ref_p = np.histogram(ref.sorted_values, bins)[0] / ref.count
-        cur_p = np.histogram(cur.sorted_values, bins)[0] / cur.count
+        if ref.hist is not None:  # counted by an engine over the shared Sturges edges
+            ref_p, cur_p = ref.hist / ref.count, cur.hist / cur.count
+        elif ref.weights is not None:
+            low = min(ref.sorted_values[0], cur.sorted_values[0])
+            high = max(ref.sorted_values[-1], cur.sorted_values[-1])
+            bins = sturges_edges(low, high, ref.count + cur.count)
+            ref_p = np.histogram(ref.sorted_values, bins, weights=ref.weights)[0] / ref.count
+            cur_p = np.histogram(cur.sorted_values, bins, weights=cur.weights)[0] / cur.count
+        else:
+            bins = np.histogram_bin_edges(
+                np.concatenate((ref.sorted_values, cur.sorted_values)), bins="sturges"
+            )
+            ref_p = np.histogram(ref.sorted_values, bins)[0] / ref.count
+            cur_p = np.histogram(cur.sorted_values, bins)[0] / cur.count
     else:
         _, a, b = _counts(ref, cur)
         ref_p = a / ref.count

@@ -66,10 +66,15 @@ class ColumnDrift:
     skipped: str | None = None
     reference_count: int | None = None
     current_count: int | None = None
+    error_bound: float | None = None
+    """Set when an engine estimated the score from binned statistics: the exact score is within
+    ``score ± error_bound`` (the verdict is exact: a threshold inside that range is re-checked
+    exactly)."""
 
     def as_dict(self) -> dict[str, Any]:
         if self.skipped is not None:
             return {"skipped": self.skipped, "type": self.type, "drifted": None}
+        extra = {} if self.error_bound is None else {"error_bound": _json_float(self.error_bound)}
         return {
             "type": self.type,
             "method": self.method,
@@ -78,6 +83,7 @@ class ColumnDrift:
             "drifted": self.drifted,
             "reference_count": self.reference_count,
             "current_count": self.current_count,
+            **extra,
         }
 
 
@@ -205,44 +211,56 @@ def column_drift(
     :param current_counts: the current column's non-null value counts, when already computed.
     """
     result = ColumnDrift(column=column, type=column_type)
-    if method is not None:
-        if method not in STAT_TESTS:
-            raise DriftConfigError(f"column {column!r}: unknown drift method {method!r}")
-        accepted = STAT_TESTS[method].column_types
-        if column_type not in accepted:
-            raise DriftConfigError(
-                f"column {column!r} is {TYPE_NAMES[column_type]}; method {method!r} applies to "
-                f"{' and '.join(TYPE_NAMES[t] for t in accepted)} columns only"
-            )
-
+    check_column_method(column, column_type, method)
     ref, cur = _sides(reference, current, column_type, current_counts)
+    if not test_sides(result, ref, cur, method=method, threshold=threshold):
+        return _delegated(result, reference, current, method, threshold)
+    return result
+
+
+def check_column_method(column: str, column_type: str, method: str | None) -> None:
+    """:raises DriftConfigError: ``method`` is unknown or does not apply to the column's type."""
+    if method is None:
+        return
+    if method not in STAT_TESTS:
+        raise DriftConfigError(f"column {column!r}: unknown drift method {method!r}")
+    accepted = STAT_TESTS[method].column_types
+    if column_type not in accepted:
+        raise DriftConfigError(
+            f"column {column!r} is {TYPE_NAMES[column_type]}; method {method!r} applies to "
+            f"{' and '.join(TYPE_NAMES[t] for t in accepted)} columns only"
+        )
+
+
+def test_sides(
+    result: ColumnDrift, ref: Side, cur: Side, *, method: str | None, threshold: float | None
+) -> bool:
+    """Fill ``result`` from the two sides' statistics: counts, then skipped (no values, constant)
+    or method, score, threshold and verdict. False when the test is Evidently's own (text
+    columns, tests without a kernel here): the caller computes it from the values."""
     result.reference_count, result.current_count = ref.count, cur.count
     if ref.count == 0:
         result.skipped = "all values are null (or infinite) in reference"
-        return result
+        return True
     if cur.count == 0:
         result.skipped = "all values are null (or infinite) in current"
-        return result
-
-    if column_type == TEXT:
-        return _delegated(result, reference, current, method, threshold)
-
+        return True
+    if result.type == TEXT:
+        return False
     n_values = union_n_unique(ref, cur, cap=5)
     if n_values == 1:
         result.skipped = f"constant: every value is {ref.first_value()!r} in reference and current"
-        return result
-
+        return True
     if method is None:
-        method = default_method(column_type, ref.count, n_values)
+        method = default_method(result.type, ref.count, n_values)
     test = STAT_TESTS[method]
     if test.kernel is None:
-        return _delegated(result, reference, current, method, threshold)
-
+        return False
     result.method = method
     result.threshold = float(test.threshold if threshold is None else threshold)
-    result.score = test.kernel(ref, cur, column_type)
+    result.score = test.kernel(ref, cur, result.type)
     result.drifted = bool(test.drifts(result.score, result.threshold))
-    return result
+    return True
 
 
 def _sides(
@@ -308,30 +326,8 @@ def compare(
     if len(reference) == 0:
         raise DriftInputError("reference data has no rows: nothing to compare with")
 
-    if columns is None:
-        only_ref = [c for c in reference.columns if c not in set(current.columns)]
-        only_cur = [c for c in current.columns if c not in set(reference.columns)]
-        if only_ref or only_cur:
-            raise DriftInputError(
-                "reference and current have different columns: "
-                f"only in reference: {only_ref or 'none'}; only in current: {only_cur or 'none'} "
-                "(pass columns=[...] to compare the common ones)"
-            )
-        names = list(current.columns)
-    else:
-        names = list(dict.fromkeys(columns))
-        missing_ref = [c for c in names if c not in reference.columns]
-        missing_cur = [c for c in names if c not in current.columns]
-        if missing_ref or missing_cur:
-            raise DriftInputError(
-                f"columns missing from reference: {missing_ref or 'none'}; "
-                f"missing from current: {missing_cur or 'none'}"
-            )
-    unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
-    if unknown:
-        raise DriftConfigError(
-            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
-        )
+    names = column_names(list(reference.columns), list(current.columns), columns)
+    check_per_column(names, per_column_method, per_column_threshold)
 
     verdicts: dict[str, ColumnDrift] = {}
     for name in names:
@@ -346,11 +342,59 @@ def compare(
         if on_column is not None:
             on_column(verdict)
 
+    return finish(verdicts, drift_share, len(reference), len(current))
+
+
+def column_names(
+    reference: list, current: list, columns: Iterable[str] | None, labels: tuple[str, str] = ("", "")
+) -> list:
+    """The columns to compare: ``columns``, or every column when both sides have the same ones.
+
+    :param labels: how to name each side in messages (``" <uri>"``), after "reference"/"current".
+    :raises DriftInputError: the sides differ (with ``columns=None``) or lack a named column.
+    """
+    if columns is None:
+        only_ref = [c for c in reference if c not in set(current)]
+        only_cur = [c for c in current if c not in set(reference)]
+        if only_ref or only_cur:
+            raise DriftInputError(
+                "reference and current have different columns: "
+                f"only in reference: {only_ref or 'none'}; only in current: {only_cur or 'none'} "
+                "(pass columns=[...] to compare the common ones)"
+            )
+        return list(current)
+    names = list(dict.fromkeys(columns))
+    missing_ref = [c for c in names if c not in reference]
+    missing_cur = [c for c in names if c not in current]
+    if missing_ref or missing_cur:
+        raise DriftInputError(
+            f"columns missing from reference{labels[0]}: {missing_ref or 'none'}; "
+            f"missing from current{labels[1]}: {missing_cur or 'none'}"
+        )
+    return names
+
+
+def check_per_column(names: list, per_column_method: Mapping, per_column_threshold: Mapping) -> None:
+    """:raises DriftConfigError: per-column settings name columns that are not compared."""
+    unknown = sorted(set(per_column_method) - set(names)) + sorted(set(per_column_threshold) - set(names))
+    if unknown:
+        raise DriftConfigError(
+            f"per-column settings name columns that are not compared: {sorted(set(unknown))}"
+        )
+
+
+def finish(
+    verdicts: dict[str, ColumnDrift], drift_share: float, reference_rows: int, current_rows: int
+) -> DriftResult:
+    """The dataset verdict from the columns' verdicts.
+
+    :raises DriftInputError: no column could be tested (each reason listed).
+    """
     result = DriftResult(
         columns=verdicts,
         drift_share_threshold=float(drift_share),
-        reference_rows=len(reference),
-        current_rows=len(current),
+        reference_rows=reference_rows,
+        current_rows=current_rows,
     )
     if not result.tested:
         reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped_columns.items())

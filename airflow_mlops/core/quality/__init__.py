@@ -27,6 +27,7 @@ from airflow_mlops.core.quality.describe import describe_result, expected_text
 from airflow_mlops.core.quality.gx import (
     RESULT_FORMATS,
     CompiledSuite,
+    GxSource,
     MissingColumnError,
     check_columns,
     compile_suite,
@@ -49,7 +50,7 @@ from airflow_mlops.core.quality.suite import (
     suite_to_dict,
     write_suite,
 )
-from airflow_mlops.core.quality.validate import validate_frame, validate_table
+from airflow_mlops.core.quality.validate import validate_frame, validate_source, validate_table
 from airflow_mlops.core.quality.verdict import (
     FAIL_ON,
     FailOn,
@@ -70,6 +71,7 @@ __all__ = [
     "CompiledSuite",
     "ExpectationSpec",
     "FailOn",
+    "GxSource",
     "MissingColumnError",
     "Suite",
     "SuiteError",
@@ -93,6 +95,7 @@ __all__ = [
     "summarize",
     "summary_metrics",
     "validate_frame",
+    "validate_source",
     "validate_table",
     "write_suite",
 ]

@@ -41,6 +41,60 @@ def _gx_setup() -> None:
 
 
 @dataclass
+class GxSource:
+    """Where GX reads the data when it is not a DataFrame on the worker.
+
+    ``kind="sql"``: GX's SQL datasource on ``connection_string`` (a SQLAlchemy URL) with a query
+    asset ``query``; ``engine_kwargs`` go to ``create_engine``. ``kind="spark"``: GX's Spark
+    datasource on the Spark DataFrame ``dataframe``.
+    """
+
+    kind: str
+    connection_string: str | None = None
+    query: str | None = None
+    engine_kwargs: dict[str, Any] | None = None
+    dataframe: Any = None
+
+
+class _PersistedDialect(str):
+    """A dialect name GX keeps one connection open for (see :func:`_duckdb_support`)."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _duckdb_support() -> None:
+    """GX's SQL engine closes its connection before it fetches a query's rows, which works with
+    client-side buffered drivers (psycopg) but loses the result of DuckDB's (the rows live in the
+    connection). GX already keeps one open connection for dialects that need it (SQLite, SQL
+    Server, BigQuery, Databricks); DuckDB joins that list."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    if not any(str(getattr(d, "value", d)) == "duckdb" for d in engine._PERSISTED_CONNECTION_DIALECTS):
+        engine._PERSISTED_CONNECTION_DIALECTS = (
+            *engine._PERSISTED_CONNECTION_DIALECTS,
+            _PersistedDialect("duckdb"),
+        )
+
+
+def _batch(context: Any, data: Any) -> tuple[Any, dict[str, Any]]:
+    """The batch definition for ``data`` (a DataFrame or a :class:`GxSource`) and its parameters."""
+    if not isinstance(data, GxSource):
+        batch = context.data_sources.add_pandas("airflow_mlops").add_dataframe_asset("data")
+        return batch.add_batch_definition_whole_dataframe("whole"), {"dataframe": data}
+    if data.kind == "spark":
+        batch = context.data_sources.add_spark("airflow_mlops").add_dataframe_asset("data")
+        return batch.add_batch_definition_whole_dataframe("whole"), {"dataframe": data.dataframe}
+    if data.connection_string and data.connection_string.startswith("duckdb"):
+        _duckdb_support()
+    source = context.data_sources.add_sql(
+        "airflow_mlops", connection_string=data.connection_string, kwargs=dict(data.engine_kwargs or {})
+    )
+    return source.add_query_asset("data", query=data.query).add_batch_definition_whole_table("whole"), {}
+
+
+@dataclass
 class CompiledSuite:
     """A :class:`Suite` turned into GX expectation objects (types and kwargs checked)."""
 
@@ -124,9 +178,10 @@ def _did_you_mean(name: str, candidates: Iterable[str], render: Callable[[str], 
 
 
 def run_validation(
-    df: pd.DataFrame, compiled: CompiledSuite, result_format: str | dict = "SUMMARY"
+    df: pd.DataFrame | GxSource, compiled: CompiledSuite, result_format: str | dict = "SUMMARY"
 ) -> dict[str, Any]:
-    """Validate ``df`` with GX in an ephemeral context; the full result as a JSON-able dict.
+    """Validate ``df`` (a DataFrame, or a table an engine holds: :class:`GxSource`) with GX in an
+    ephemeral context; the full result as a JSON-able dict.
 
     Each result carries ``position``: the 1-based place of its expectation in the suite (GX
     groups results by domain, not in suite order).
@@ -137,11 +192,7 @@ def run_validation(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_definition = (
-        context.data_sources.add_pandas("airflow_mlops")
-        .add_dataframe_asset("data")
-        .add_batch_definition_whole_dataframe("whole")
-    )
+    batch_definition, batch_parameters = _batch(context, df)
     gx_suite = gx.ExpectationSuite(name=compiled.suite.name or "suite")
     for exp in compiled.expectations:
         gx_suite.add_expectation(exp.copy(deep=True))
@@ -154,7 +205,7 @@ def run_validation(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(data=batch_definition, suite=gx_suite, name="airflow_mlops_gate")
     )
-    result = validation.run(batch_parameters={"dataframe": df}, result_format=result_format)
+    result = validation.run(batch_parameters=batch_parameters or None, result_format=result_format)
     out = result.to_json_dict()
     for item in out.get("results", []):
         item["position"] = positions.get(str((item.get("expectation_config") or {}).get("id")))

@@ -103,17 +103,11 @@ def suggest_suite(
             continue
         if ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s):
             lo, hi = float(non_null.min()), float(non_null.max())
-            margin = (hi - lo) * range_margin
-            lo_b, hi_b = lo - margin, hi + margin
-            if ptypes.is_integer_dtype(s):
-                lo_b, hi_b = math.floor(lo_b), math.ceil(hi_b)
-            else:
-                lo_b, hi_b = _round_sig(lo_b, floor=True), _round_sig(hi_b, floor=False)
             exps.append(
-                {"type": "expect_column_values_to_be_between",
-                 "kwargs": {"column": c, "min_value": lo_b, "max_value": hi_b, "mostly": mostly},
-                 "severity": "critical", "meta": {"reference_min": lo, "reference_max": hi}}
-            )  # fmt: skip
+                range_expectation(
+                    c, lo, hi, integer=ptypes.is_integer_dtype(s), range_margin=range_margin, mostly=mostly
+                )
+            )
         elif not ptypes.is_datetime64_any_dtype(s):
             values = non_null.unique()
             if len(values) <= max_categories:
@@ -127,6 +121,22 @@ def suggest_suite(
     if reference:
         meta["reference"] = reference
     return {"name": name, "meta": meta, "expectations": exps}
+
+
+def range_expectation(
+    column: str, lo: float, hi: float, *, integer: bool, range_margin: float, mostly: float
+) -> dict[str, Any]:
+    """The reference range ``[lo, hi]`` widened by ``range_margin`` of its span, for ``mostly`` of
+    the rows (critical); integer bounds for integer columns, else rounded outward."""
+    margin = (hi - lo) * range_margin
+    lo_b, hi_b = lo - margin, hi + margin
+    if integer:
+        lo_b, hi_b = math.floor(lo_b), math.ceil(hi_b)
+    else:
+        lo_b, hi_b = _round_sig(lo_b, floor=True), _round_sig(hi_b, floor=False)
+    return {"type": "expect_column_values_to_be_between",
+            "kwargs": {"column": column, "min_value": lo_b, "max_value": hi_b, "mostly": mostly},
+            "severity": "critical", "meta": {"reference_min": lo, "reference_max": hi}}  # fmt: skip
 
 
 def _native(value: Any) -> Any:

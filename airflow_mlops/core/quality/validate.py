@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.core.quality.gx import CompiledSuite, check_columns, compile_suite, run_validation
+from airflow_mlops.core.quality.gx import (
+    CompiledSuite,
+    GxSource,
+    check_columns,
+    compile_suite,
+    run_validation,
+)
 from airflow_mlops.core.quality.suite import load_suite
 from airflow_mlops.core.quality.verdict import FailOn, parse_fail_on, summarize
 
@@ -33,6 +39,28 @@ def validate_frame(
     check_columns(compiled, list(df.columns), data)
     result = run_validation(df, compiled, result_format)
     summary = summarize(result, fail_on=fail_on, row_count=len(df), data=data, suite=compiled.suite.source)
+    return summary, result
+
+
+def validate_source(
+    source: GxSource,
+    columns: Sequence[str],
+    row_count: int,
+    compiled: CompiledSuite,
+    *,
+    fail_on: FailOn,
+    result_format: str | dict = "SUMMARY",
+    data: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`validate_frame` for a table an engine holds: GX runs its metrics as the engine's
+    queries (:class:`GxSource`); the same summary and full result.
+
+    :param columns: the table's columns; :param row_count: its rows (for the summary).
+    :raises MissingColumnError: the suite is about columns the table lacks.
+    """
+    check_columns(compiled, list(columns), data)
+    result = run_validation(source, compiled, result_format)
+    summary = summarize(result, fail_on=fail_on, row_count=row_count, data=data, suite=compiled.suite.source)
     return summary, result
 
 

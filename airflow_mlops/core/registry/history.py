@@ -51,6 +51,8 @@ class HistoryEvent:
     run_id: str | None = None
     task_id: str | None = None
     user: str | None = None
+    approved_by: str | None = None
+    """Who approved the move (the responder of a Human-in-the-loop approval), when one did."""
     map_index: int | None = None
     status: str = DONE
     note: str | None = None
@@ -67,7 +69,7 @@ class HistoryEvent:
         data = asdict(self)
         for key in ("seq", "alias"):
             data.pop(key)
-        for key in ("map_index", "note", "share", "control", "plan"):
+        for key in ("approved_by", "map_index", "note", "share", "control", "plan"):
             if data[key] is None:
                 data.pop(key)
         return json.dumps(data, sort_keys=True)
@@ -208,6 +210,7 @@ def _event(seq: int, alias: str, value: str) -> HistoryEvent:
         run_id=_opt_str(data.get("run_id")),
         task_id=_opt_str(data.get("task_id")),
         user=_opt_str(data.get("user")),
+        approved_by=_opt_str(data.get("approved_by")),
         map_index=data.get("map_index") if isinstance(data.get("map_index"), int) else None,
         status=status,
         note=_opt_str(data.get("note")),

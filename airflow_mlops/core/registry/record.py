@@ -180,6 +180,7 @@ def new_event(
         run_id=_opt_str(origin.get("run_id")),
         task_id=_opt_str(origin.get("task_id")),
         user=_opt_str(origin.get("user")),
+        approved_by=_opt_str(origin.get("approved_by")) or None,
         map_index=int(index) if index is not None and int(index) >= 0 else None,
         status=PENDING,
         **rollout,

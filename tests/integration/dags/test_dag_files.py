@@ -198,9 +198,20 @@ def test_continuous_training_form_and_flow(probe):
         "reason",
     }
     assert params["backend"]["enum"] == ["local", "sagemaker", "vertex_ai", "azure_ml"]
-    assert params["require_approval"]["type"] == "boolean"
-    assert params["force_promote"]["type"] == "boolean"
+    assert set(params["backend"]["values_display"]) == set(params["backend"]["enum"])
+    # switches: nullable, so the form shows no red "required" marker on them
+    assert params["require_approval"]["type"] == ["boolean", "null"]
+    assert params["force_promote"]["type"] == ["boolean", "null"]
     assert dag["param_defaults"]["force_promote"] is False
+    # the form's backend settings: sizing keys only, anything else refused when the run is created
+    sizing = params["backend_config"]
+    assert sizing["additionalProperties"] is False and sizing["section"] == "Advanced"
+    assert sizing["propertyNames"]["enum"] == sorted(sizing["properties"])
+    assert {"instance_type", "instance_count", "timeout"} <= set(sizing["properties"])
+    assert not {"python", "env", "role_arn", "image_uri", "aws_conn_id", "service_account"} & set(
+        sizing["properties"]
+    )
+    assert params["force_promote"]["section"] == "Advanced"
     # defaults point at the shipped demo stream
     assert dag["param_defaults"]["train_data"].endswith("demo-data/train.parquet")
     assert dag["param_defaults"]["eval_data"].endswith("demo-data/eval.parquet")
@@ -244,7 +255,9 @@ def test_rollback_is_manual_with_model_and_optional_version(probe):
     assert dag["schedule"] == "NullTimetable"
     assert set(dag["params"]) == {"model_name", "version", "reason"}
     assert dag["param_defaults"]["model_name"] == "churn"
+    assert dag["params"]["model_name"]["enum"] == ["churn"]  # the form offers the DAG's models only
     assert dag["param_defaults"]["version"] is None
+    assert dag["params"]["version"]["pattern"] == "^([1-9][0-9]{0,8})?$"
     assert dag["tasks"]["rollback"]["type"] == "RollbackModelOperator"
 
 

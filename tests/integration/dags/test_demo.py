@@ -2,7 +2,8 @@
 
 One run of ``include/demo/run.py`` (the README's main command) in a fresh Airflow home, then two
 more runs of ``mlops_continuous_training`` in the same home for the paths the story does not take:
-a rejected candidate, and the same candidate forced through.
+a rejected candidate, and the same candidate forced through, which waits for a human approval
+(given here the way the Airflow API records one, by ``tests.helpers.hitl.Responder``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ EXTRA_RUNS = textwrap.dedent(
     """
     import importlib.util, json, sys
     from pathlib import Path
+    from tests.helpers.hitl import Responder
     spec = importlib.util.spec_from_file_location("demo_run", sys.argv[1])
     run = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run)
@@ -124,12 +126,14 @@ EXTRA_RUNS = textwrap.dedent(
     conf = {"train_data": drifted["path"], "eval_data": manifest["eval"], "reason": "test"}
     rejected = demo.run_dag("6-rejected", "mlops_continuous_training", "2025-04-01", conf)
     after_reject = demo.champion_version()
-    forced = demo.run_dag(
-        "7-forced", "mlops_continuous_training", "2025-04-02", {**conf, "force_promote": True}
-    )
+    with Responder("mlops_continuous_training", "request_approval", user_name="lead") as responder:
+        forced = demo.run_dag(
+            "7-forced", "mlops_continuous_training", "2025-04-02", {**conf, "force_promote": True}
+        )
     print("EXTRA " + json.dumps({
         "rejected": rejected, "after_reject": after_reject, "forced": forced,
         "after_forced": demo.champion_version(), "history": demo.history(),
+        "approval_body": responder.body,
     }, default=str))
     """
 )
@@ -161,15 +165,17 @@ def test_a_rejected_candidate_is_not_promoted_unless_forced(demo):
     forced = extra["forced"]
     record = forced["xcom"]["evaluate.return_value"]
     assert record["decision"] == "reject"  # the verdict stands in the record ...
-    assert forced["tasks"]["promote"] == "success"  # ... but the promotion went through
-    assert forced["tasks"]["request_approval"] == "skipped"
+    assert forced["tasks"]["promote"] == "success"  # ... but the promotion went through,
+    assert forced["tasks"]["request_approval"] == "success"  # after a human approved it
+    assert forced["tasks"]["no_approval_needed"] == "skipped"
+    assert "**Evaluation**: reject" in extra["approval_body"] and "**Forced**: yes" in extra["approval_body"]
     new = str(forced["xcom"]["train.return_value"]["model_version"])
     assert forced["xcom"]["promote.return_value"]["version"] == new
     assert forced["xcom"]["promote.return_value"]["previous_version"] == champion
     assert extra["after_forced"] == new
     last = extra["history"][-1]
     assert last["action"] == "promote" and str(last["version"]) == new
-    assert last["forced"] is True
+    assert last["forced"] is True and last["approved_by"] == "lead"
     assert "forced" in last["reason"] and "reject" in last["reason"]
 
 

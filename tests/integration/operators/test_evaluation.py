@@ -40,14 +40,16 @@ def register(client, name: str, pipeline: Pipeline, train: pd.DataFrame) -> str:
     """Fit and register a version the way a user's own training might (mlflow.sklearn.log_model)."""
     import mlflow
     import mlflow.sklearn
+    import skops.io
 
     pipeline.fit(train[FEATURES], train["label"])
     with mlflow.start_run(experiment_id=client.get_experiment_by_name("Default").experiment_id):
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            serialization_format="cloudpickle",
-            pip_requirements=["scikit-learn", "cloudpickle"],
+            serialization_format="skops",  # MLflow's default; pickles are not loaded (docs/security.md)
+            skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)),
+            pip_requirements=["scikit-learn", "skops"],
             registered_model_name=name,
         )
     return str(info.registered_model_version)

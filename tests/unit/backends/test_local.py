@@ -1,17 +1,20 @@
 """The local backend on tiny scripts (no heavy imports, each a fraction of a second): a timeout
 fails the job, a kill mid-run finds and stops it, the job sees neither Airflow's connections nor a
-stale SM_MODEL_DIR, and an output without model/ breaks the contract."""
+stale SM_MODEL_DIR nor the worker's cloud credentials (an allow-list), and an output without
+model/ breaks the contract."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from airflow_mlops.backends.base import TrainingJobSpec
-from airflow_mlops.backends.local import LocalBackend
+from airflow_mlops.backends.local import INHERITED, INHERITED_PREFIXES, LocalBackend
 from airflow_mlops.exceptions import TrainingJobFailed
 
 LOG = logging.getLogger("test.local")
@@ -68,6 +71,48 @@ def test_job_sees_a_scrubbed_environment_and_its_cli(tmp_path, monkeypatch):
     assert "exited with code 3" in failed.message
     assert "conn None sm None extra on" in failed.message
     assert "'--train', '/d', '--params', '{\"seed\": 1}', '--output-dir'" in failed.message
+
+
+CLOUD_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIA-RT42",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-RT42",
+    "AZURE_CLIENT_SECRET": "azure-secret-RT42",
+    "GOOGLE_APPLICATION_CREDENTIALS": "/secrets/gcp-RT42.json",
+    "DATABRICKS_TOKEN": "dapi-RT42",
+    "VAULT_TOKEN": "hvs.RT42",
+    "AIRFLOW_CTX_DAG_ID": "churn",
+}
+
+
+def test_the_job_environment_is_an_allow_list(tmp_path, monkeypatch):
+    for key, value in CLOUD_SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    dump, out = tmp_path / "dump.py", tmp_path / "env.json"
+    dump.write_text("import json, os\njson.dump(dict(os.environ), open(os.environ['DUMP_TO'], 'w'))\n")
+    spec = TrainingJobSpec(entrypoint=str(dump), train_data="/d", job_name="dump")
+
+    def job_environment(config: dict) -> dict[str, str]:
+        env = {**config.pop("env", {}), "DUMP_TO": str(out)}
+        LocalBackend({**config, "env": env}, LOG).submit(spec)
+        return json.loads(out.read_text())
+
+    seen = job_environment({"env": {"MY_FLAG": "on"}})
+    assert not set(CLOUD_SECRETS) & set(seen)
+    assert not [v for v in seen.values() if "RT42" in v]
+    assert seen["MY_FLAG"] == "on" and seen["PATH"] == os.environ["PATH"] and seen["LC_ALL"] == "C.UTF-8"
+    inherited = {k for k in seen if k in INHERITED or k.startswith(INHERITED_PREFIXES)}
+    assert set(seen) - inherited == {"MY_FLAG", "DUMP_TO"}
+
+    # the DAG author passes the worker's AWS credentials on by name, when the job needs them
+    seen = job_environment({"inherit_env": ["AWS_*", "VAULT_TOKEN"]})
+    assert seen["AWS_SECRET_ACCESS_KEY"] == "aws-secret-RT42" and seen["VAULT_TOKEN"] == "hvs.RT42"
+    assert "AZURE_CLIENT_SECRET" not in seen and "DATABRICKS_TOKEN" not in seen
+
+
+def test_inherit_env_must_be_a_list_of_names():
+    with pytest.raises(ValueError, match="inherit_env must be a list"):
+        LocalBackend({"inherit_env": "AWS_*"}, LOG)
 
 
 def test_output_without_model_breaks_the_contract(tmp_path):

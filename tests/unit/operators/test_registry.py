@@ -57,7 +57,14 @@ def test_promote_passes_the_task_instance_and_returns_the_move(hook):
         expected_current="2",
         reason="why",
         forced=False,
-        origin={"dag_id": "d", "run_id": "r1", "task_id": "promote", "user": "alice", "map_index": 4},
+        origin={
+            "dag_id": "d",
+            "run_id": "r1",
+            "task_id": "promote",
+            "user": "alice",
+            "map_index": 4,
+            "approved_by": None,
+        },
         lock_timeout=120.0,
     )
     (event,) = context["outlet_events"].values()
@@ -110,5 +117,7 @@ def test_lock_timeout_is_checked_at_parse_time(timeout):
 
 def test_forced_is_read_from_its_rendered_text(hook):
     hook.promote.return_value = _move()
-    PromoteModelOperator(task_id="p", model_name="churn", version="3", forced="True").execute(_context())
-    assert hook.promote.call_args.kwargs["forced"] is True
+    PromoteModelOperator(
+        task_id="p", model_name="churn", version="3", forced="True", approved_by="carol"
+    ).execute(_context())
+    assert hook.promote.call_args.kwargs["forced"] is True  # a forced move needs an approver (tests/security)

@@ -18,11 +18,13 @@ from airflow_mlops.core import tags
 from airflow_mlops.core.lineage import file_hash, job_name
 from airflow_mlops.exceptions import (
     DataInputError,
+    ForbiddenInputError,
     MissingExtraError,
     MlopsError,
     TrainingJobFailed,
 )
 from airflow_mlops.io import hash_table
+from airflow_mlops.operators import training
 from airflow_mlops.operators.training import TrainModelOperator
 from airflow_mlops.triggers.azure_ml import AzureMLJobTrigger
 
@@ -409,6 +411,77 @@ def test_templated_backend_that_renders_to_a_bad_name_fails_clearly(files, conte
     op.backend = "kubernetes"  # what the template rendered to
     with pytest.raises(DataInputError, match=r"unknown training backend 'kubernetes'; choose one of \["):
         op.execute(context)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend_config": "{{ (params.backend_config or {}) | tojson }}"}, "must not be templated from the run's form"),
+        ({"backend_config": {"env": {"A": "{{ dag_run.conf['a'] }}"}}}, "must not be templated from the run's form"),
+        ({"backend_configs": {"local": {"python": "{{ params.python }}"}}}, "must not be templated from the run's form"),
+        ({"backend_config": {}, "backend_configs": {"local": {}}}, "not both"),
+        ({"backend_configs": {"kubernetes": {}}}, "must map backend names"),
+        ({"allowed_overrides": "instance_type"}, "allowed_overrides must be a list"),
+    ],
+)  # fmt: skip
+def test_the_dag_side_of_the_backend_settings_is_checked_at_parse(files, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _operator(files, **kwargs)
+
+
+def test_a_dag_side_template_from_variables_is_fine(files):
+    _operator(files, backend_config={"env": {"TOKEN": "{{ var.value.token }}"}})
+
+
+def test_the_form_sizes_the_job_over_the_dags_settings(files, context, hook, local):
+    local.submit.return_value = _handle("local", "failed")
+    configs = {"local": {"python": "/opt/py/bin/python", "timeout": 600}, "sagemaker": {"role_arn": "r"}}
+    op = _operator(files, backend_configs=configs, backend_overrides='{"timeout": 60}')
+    with pytest.raises(TrainingJobFailed):
+        op.execute(context)
+    get = training.get_backend  # patched by the `local` fixture
+    assert get.call_args.args[:2] == ("local", {"python": "/opt/py/bin/python", "timeout": 60})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "allowed", "match"),
+    [
+        ({"env": {"BROWSER": "/bin/sh -c id #%s"}, "timeout": 5}, None, r"'env' may not come from the trigger form"),
+        ({"python": "/bin/sh"}, None, r"'python' may not come from the trigger form"),
+        ('{"keep_workdir": true}', None, r"'keep_workdir' .*the DAG does not let a run choose it"),
+        ({"timeout": 5}, [], r"'timeout' .*a run may set no backend setting"),
+        ({"timeout": {"x": 1}}, None, "must be a number, a boolean or a short string"),
+    ],
+)  # fmt: skip
+def test_a_forbidden_form_setting_fails_before_anything_is_read_or_started(
+    files, context, hook, overrides, allowed, match
+):
+    op = _operator(files, backend_overrides=overrides, allowed_overrides=allowed)
+    with (
+        mock.patch("airflow_mlops.operators.training.get_backend", autospec=True) as get,
+        mock.patch("airflow_mlops.io.hash_table", autospec=True) as hashed,
+        pytest.raises(ForbiddenInputError, match=match),
+    ):
+        op.execute(context)
+    get.assert_not_called()
+    hashed.assert_not_called()
+
+
+def test_cloud_identity_never_comes_from_the_form(files, context, hook):
+    for key, value in (("role_arn", "arn:aws:iam::999999999999:role/AttackerAdmin"), ("aws_conn_id", "aws_prod_admin"),
+                       ("image_uri", "999.dkr.ecr/evil:latest"), ("output_path", "s3://attacker/out")):  # fmt: skip
+        op = _operator(files, backend="sagemaker", backend_overrides={key: value})
+        with pytest.raises(ForbiddenInputError, match=f"'{key}' may not come from the trigger form"):
+            op.execute(context)
+
+
+def test_training_data_outside_the_allowed_roots_is_not_hashed(
+    files, context, hook, local, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS", str(tmp_path / "nowhere"))
+    with pytest.raises(ForbiddenInputError, match="train_data: not read: .* outside the folders"):
+        _operator(files).execute(context)
+    local.submit.assert_not_called()
 
 
 def test_bad_backend_config_fails_without_retry(files, context, hook):
