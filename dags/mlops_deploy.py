@@ -108,6 +108,8 @@ SCHEDULE_CRON = os.environ.get("MLOPS_DEPLOY_CRON", "0 7 * * *")
 # -------------------------------------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
+FORM_PARAMS = ("steps", "bake_minutes", "require_approval", "abort", "reason")
+"""What a run's conf may hold: the form below, nothing else (docs/deploy/index.md)."""
 _ANALYSIS = "ti.xcom_pull(task_ids='analyse')"
 _MOVE_ARGS = {
     "model_name": MODEL_NAME,
@@ -157,6 +159,24 @@ _MOVE_ARGS = {
     },
 )
 def mlops_deploy():
+    @task(
+        doc_md="""
+        The trust boundary: a run's conf may only hold this form's params. A key that would choose
+        the target, an endpoint, an identity or the analysis policy is refused, named, before
+        anything moves (`airflow_mlops.core.trust.conf_refusal`).
+        """
+    )
+    def check_form() -> None:
+        from airflow.sdk import get_current_context
+
+        from airflow_mlops.core.trust import conf_refusal
+        from airflow_mlops.exceptions import ForbiddenInputError
+
+        dag_run = get_current_context().get("dag_run")
+        refusal = conf_refusal(getattr(dag_run, "conf", None), FORM_PARAMS, dag="mlops_deploy")
+        if refusal:
+            raise ForbiddenInputError(refusal)
+
     # [START howto_operator_start_canary]
     start_canary = StartCanaryOperator(
         task_id="start_canary",
@@ -287,7 +307,7 @@ def mlops_deploy():
     # [END howto_operator_canary_moves]
 
     decision = decide_rollout()
-    start_canary >> analyse >> decision >> [step, request_approval, no_approval_needed, abort]
+    check_form() >> start_canary >> analyse >> decision >> [step, request_approval, no_approval_needed, abort]
     [request_approval, no_approval_needed] >> promote
     [step, promote] >> recover
     moves = [step, promote, abort, recover]  # each is skipped or done once decide_rollout ran

@@ -274,6 +274,8 @@ def test_deploy_starts_on_the_promotion_or_daily_and_its_form_holds_no_target(pr
     assert dag["param_defaults"]["abort"] is False
 
     tasks = dag["tasks"]
+    # the conf may hold the form's params only: checked before anything moves
+    assert tasks["check_form"]["downstream"] == ["start_canary"]
     assert tasks["start_canary"]["type"] == "StartCanaryOperator"
     assert tasks["start_canary"]["downstream"] == ["analyse"]
     assert tasks["analyse"]["type"] == "CanaryAnalysisOperator"

@@ -215,3 +215,10 @@ def test_a_canary_holds_is_stepped_up_and_becomes_champion_then_a_broken_one_is_
     assert day6.states["start_canary"] == "skipped"
     assert day6.xcom("analyse")["active"] is False
     assert set(day6.predictions()["model_version"]) == {v["strong"]}
+
+    # a run whose conf tries to pick the target and an identity is refused before anything moves
+    before = runs.aliases()
+    day7 = runs.next_day({"target": "sagemaker", "execution_role_arn": "arn:aws:iam::1:role/Admin"})
+    assert day7.states["check_form"] == "failed"
+    assert day7.states["start_canary"] == day7.states["analyse"] == "upstream_failed"
+    assert runs.aliases() == before

@@ -272,3 +272,28 @@ def test_with_no_canary_a_target_out_of_sync_is_synced_to_the_champion():
 def test_start_decision(candidate, champion, active, finished, start, why):
     decided, reason = start_decision(candidate, champion=champion, active_candidate=active, finished=finished)
     assert decided is start and why in reason
+
+
+# ---------------------------------------------------------------------- the deploy form's trust rule
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("target", "chooses a target"),
+        ("endpoint_name", "chooses a target"),
+        ("execution_role_arn", "chooses a target"),
+        ("service_account", "chooses a target"),
+        ("aws_conn_id", "chooses a target"),
+        ("tolerance", "chooses a target"),
+        ("colour", "form has no such setting"),
+    ],
+)
+def test_a_deploy_conf_key_outside_the_form_is_refused_named(key, why):
+    from airflow_mlops.core.trust import conf_refusal
+
+    form = ("steps", "bake_minutes", "require_approval", "abort", "reason")
+    assert conf_refusal({"steps": "10,100", "reason": "x"}, form, dag="mlops_deploy") is None
+    assert conf_refusal(None, form, dag="mlops_deploy") is None
+    refusal = conf_refusal({"steps": "10,100", key: "x"}, form, dag="mlops_deploy")
+    assert refusal.startswith(f"conf key {key!r} may not come from the trigger form") and why in refusal
