@@ -138,9 +138,9 @@ class BatchTarget(DeploymentTarget):
         return "file://" + path if is_local(uri) else uri
 
     def _options(self, uri: str) -> dict[str, Any] | None:
-        from airflow_mlops.io import _storage_options
+        from airflow_mlops.io import storage_options
 
-        return _storage_options(uri, self.config.get("conn_id"))
+        return storage_options(uri, self.config.get("conn_id"))
 
     # ------------------------------------------------------------------ analysis
 
