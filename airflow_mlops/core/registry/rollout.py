@@ -25,7 +25,7 @@ same traffic again, moves the aliases, marks it done); any other mover settles i
 aliases -- a start is done when ``@canary`` holds its candidate, a completion when ``@champion``
 does, an abort when ``@canary`` is gone (each is written after its traffic), a step is aborted
 (no alias tells whether its traffic moved) -- and then sets the traffic of its own move, so the
-target agrees with the last done event again. ``docs/architecture.md`` has the crash table.
+target agrees with the last done event again. ``docs/deploy/index.md`` has the crash table.
 """
 
 from __future__ import annotations
