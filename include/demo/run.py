@@ -46,6 +46,10 @@ MODEL = "churn"
 ALIAS = "champion"
 ID_COLUMN = "customer_id"
 GATE = {"MLOPS_CANARY_GATE": "true"}
+FORCING = {**GATE, "AIRFLOW__MLOPS__FORCE_PROMOTE_USERS": "dag_test"}
+"""The forced candidate's run: a forced promotion waits for a human unless the deployment lets the
+triggering user force alone; ``airflow dags test`` runs as ``dag_test``, which only this run's
+deployment settings allow (docs/security.md, S7)."""
 DEPLOY_CONF = {"steps": "10,100"}
 """The demo's rollout plan, one of the DAG's allowed plans: 10 %, then all traffic (the default
 10,50,100 would add a day, ~30 s, to a demo that must stay under five minutes)."""
@@ -337,7 +341,7 @@ class Demo:
                         "force_promote": True,
                         "reason": "demo: a candidate trained on the old data, forced past its evaluation",
                     },
-                    env=GATE,
+                    env=FORCING,
                 )
                 self.say_forced(forced)
             self.say(f"[5] {window['date']}  mlops_deploy (batch target, daily) ...")
