@@ -104,7 +104,8 @@ def buckets(ids: Iterable[Any], salt: str) -> Any:
     """
     import numpy as np
 
-    text = np.asarray([str(i) for i in ids], dtype=str)
+    # numpy's str conversion calls str() on each element, in C
+    text = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
     width = max(text.dtype.itemsize // 4, 2)
     width += width % 2
     text = text.astype(f"<U{width}")  # little-endian code points, NUL-padded to whole 64-bit chunks

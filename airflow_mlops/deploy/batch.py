@@ -79,7 +79,9 @@ class BatchTarget(DeploymentTarget):
             )
         rollout = state.rollout_id if traffic.canary else None
         ids = df[self.id_column]
-        canary = on_canary(ids.tolist(), traffic.share, rollout) if rollout else np.zeros(len(df), dtype=bool)
+        canary = (
+            on_canary(ids.to_numpy(), traffic.share, rollout) if rollout else np.zeros(len(df), dtype=bool)
+        )
         summary: dict[str, Any] = {}
         predicted: dict[str, Any] = {}
         for arm, version, chosen in ((CONTROL, traffic.control, ~canary), (CANARY, traffic.canary, canary)):

@@ -63,6 +63,10 @@ def test_the_bucket_is_pinned_and_independent_of_the_batch_it_is_hashed_in():
     # pinned: a change of the hash would move every entity of a running rollout to another arm
     assert bucket("C00001", "2-5") == 3819
     assert bucket(7, "r") == bucket("7", "r")  # an id is hashed as its text
+    import numpy as np
+
+    assert list(buckets(np.array([7, 8]), "r")) == list(buckets(np.array(["7", "8"], dtype=object), "r"))
+    assert int(buckets(np.array([7]), "r")[0]) == bucket("7", "r")
     assert list(buckets(["a", "C00001", "a-much-longer-identifier-0001", "é-ü"], "2-5"))[:2] == [
         bucket("a", "2-5"),
         bucket("C00001", "2-5"),
