@@ -76,7 +76,8 @@ def test_drift_is_detected_only_in_the_drifted_window(demo):
     assert "x-mlops://drift/churn" in monitor_runs[1]["asset_events"]
     # one retraining, and only after the drifted window
     training = [r["step"] for r in s["runs"] if r["dag_id"] == "mlops_continuous_training"]
-    assert training == ["1-initial-training", "4-retraining"]
+    # (then the deployment act's deliberately worse candidate, forced: not a monitoring trigger)
+    assert training == ["1-initial-training", "4-retraining", "5-forced-candidate"]
     assert runs["2-monitor-" + clean["date"]]["tasks"]["data_drift"] == "skipped"
     assert runs["3-monitor-" + drifted["date"]]["tasks"]["data_drift"] == "success"
 
