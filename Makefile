@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := python3 -m uv
 
-.PHONY: venv demo test lint airflow bench clean
+.PHONY: venv demo test compat lint airflow bench clean
 
 # uv is installed with pip when missing; the venv is (re)built when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -22,6 +22,11 @@ test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) tests/run.py
+
+# The compat tier alone (make test runs it too): the built wheel in fresh venvs on the lowest and
+# newest supported Airflow, MLflow, GX, Evidently and Python (tests/compat/test_compat.py).
+compat: venv
+	$(PY) tests/run.py tests/compat
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,7 @@ normal retry semantics (a server that was down may be back).
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class MlopsError(AirflowException):

@@ -75,7 +75,7 @@ def choose_engine(ref: DataRef, engine: str, *, conn_id: str | None = None, what
 
     if importlib.util.find_spec("duckdb") is None:
         return "pandas"
-    from airflow.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     limit = conf.getint("mlops", "duckdb_auto_rows", fallback=AUTO_DUCKDB_ROWS)
     rows = parquet_rows(ref.uri, conn_id=conn_id)

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRAINING_WINDOW_ALL = "all"
+TRAINING_WINDOW_SINCE_DRIFT = "since_drift"
+REGIME_SIGNALS = ("feature_drift", "target_drift", "decay")
+"""The monitor's signals that can start a new regime (``regime_signals``)."""
 
 ENV: dict[str, str] = {
     "target": "MLOPS_TARGET",
@@ -35,6 +38,9 @@ ENV: dict[str, str] = {
     "min_improvement": "MLOPS_MIN_IMPROVEMENT",
     "thresholds": "MLOPS_THRESHOLDS",
     "training_windows": "MLOPS_TRAINING_WINDOWS",
+    "max_training_windows": "MLOPS_MAX_TRAINING_WINDOWS",
+    "refresh_growth": "MLOPS_REFRESH_GROWTH",
+    "regime_signals": "MLOPS_REGIME_SIGNALS",
     "eval_fraction": "MLOPS_EVAL_FRACTION",
     "hyperparameters": "MLOPS_HYPERPARAMETERS",
     "calendar_every": "MLOPS_CALENDAR_EVERY",
@@ -75,7 +81,12 @@ class RetrainingPolicy:
 
     :param training_windows: ``N``: the candidate trains on the ``N`` most recent windows (default
         1: the window that showed the drift or decay, as the demo retrains); ``"all"``: on every
-        labelled window so far.
+        labelled window so far; ``"since_drift"`` (backtest only): on the windows since the last
+        detected change (``regime_signals``), at most ``max_training_windows``.
+    :param max_training_windows: caps a growing window (``"all"``, ``"since_drift"``); backtest only.
+    :param refresh_growth: backtest only: also retrain when the windows since the last retraining
+        reach ``refresh_growth - 1`` times those it trained on (a growing window's refresh).
+    :param regime_signals: which monitor signals start a new regime for ``"since_drift"``.
     :param eval_fraction: share of the most recent window held out (not trained on) to score the
         candidate against the champion.
     :param min_improvement: ``EvaluateModelOperator``'s margin: the candidate must beat the
@@ -96,6 +107,9 @@ class RetrainingPolicy:
     max_drop: float | None = 0.1
     min_value: float | None = None
     training_windows: int | str = 1
+    max_training_windows: int | None = None
+    refresh_growth: float | None = None
+    regime_signals: tuple[str, ...] = ("feature_drift",)
     eval_fraction: float = 0.3
     min_improvement: float = 0.0
     thresholds: Mapping[str, float] = field(default_factory=_default_thresholds)
@@ -105,6 +119,9 @@ class RetrainingPolicy:
     def __post_init__(self) -> None:
         if self.drift_columns is not None:
             object.__setattr__(self, "drift_columns", tuple(self.drift_columns))
+        if isinstance(self.regime_signals, str):
+            object.__setattr__(self, "regime_signals", (self.regime_signals,))
+        object.__setattr__(self, "regime_signals", tuple(self.regime_signals))
         object.__setattr__(self, "thresholds", dict(self.thresholds))
         object.__setattr__(self, "hyperparameters", dict(self.hyperparameters))
         self.validate()
@@ -137,8 +154,28 @@ class RetrainingPolicy:
         if self.max_drop is None and self.min_value is None:
             raise PolicyError("max_drop and min_value are both None: the decay trigger checks nothing")
         tw = self.training_windows
-        if tw != TRAINING_WINDOW_ALL and (isinstance(tw, bool) or not isinstance(tw, int) or tw < 1):
-            raise PolicyError(f"training_windows must be 'all' or a positive number of windows, got {tw!r}")
+        if tw not in (TRAINING_WINDOW_ALL, TRAINING_WINDOW_SINCE_DRIFT) and (
+            isinstance(tw, bool) or not isinstance(tw, int) or tw < 1
+        ):
+            raise PolicyError(
+                f"training_windows must be 'since_drift', 'all' or a positive number of windows, got {tw!r}"
+            )
+        cap = self.max_training_windows
+        if cap is not None:
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise PolicyError(f"max_training_windows must be None or a positive number, got {cap!r}")
+            if isinstance(tw, int):
+                raise PolicyError(
+                    f"max_training_windows caps a growing training window ('since_drift' or 'all'); "
+                    f"training_windows is already a fixed {tw}"
+                )
+        if self.refresh_growth is not None:
+            _number(self.refresh_growth, "refresh_growth", low=1.0, low_open=True)
+        unknown = [s for s in self.regime_signals if s not in REGIME_SIGNALS]
+        if not self.regime_signals or unknown:
+            raise PolicyError(
+                f"regime_signals must name one or more of {', '.join(REGIME_SIGNALS)}, got {list(self.regime_signals)!r}"
+            )
         _number(self.eval_fraction, "eval_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
         _number(self.min_improvement, "min_improvement")
         for name, bound in self.thresholds.items():
@@ -166,12 +203,37 @@ class RetrainingPolicy:
             return list(self.drift_columns)
         return [c for c in columns if c != self.target]
 
+    def backtest_only(self) -> list[str]:
+        """The settings of this policy that the backtest replays but the reference DAGs do not
+        implement (an adaptive training window, a refresh trigger): measured alternatives
+        (docs/policy.md), not deployable yet. Empty for every deployable policy."""
+        found = []
+        if self.training_windows == TRAINING_WINDOW_SINCE_DRIFT:
+            found.append(f"training_windows={self.training_windows!r} ({ENV['training_windows']})")
+        if self.max_training_windows is not None:
+            found.append(f"max_training_windows={self.max_training_windows} ({ENV['max_training_windows']})")
+        if self.refresh_growth is not None:
+            found.append(f"refresh_growth={self.refresh_growth} ({ENV['refresh_growth']})")
+        return found
+
+    def for_dags(self) -> RetrainingPolicy:
+        """This policy, checked for the reference DAGs: a backtest-only setting is an error naming it
+        (the DAGs would silently not do what the backtest replayed)."""
+        found = self.backtest_only()
+        if found:
+            raise PolicyError(
+                f"{'; '.join(found)}: backtest only, the reference DAGs do not implement "
+                "it (docs/policy.md, 'What was tried')"
+            )
+        return self
+
     def replace(self, **changes: Any) -> RetrainingPolicy:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["drift_columns"] = None if self.drift_columns is None else list(self.drift_columns)
+        out["regime_signals"] = list(self.regime_signals)
         return out
 
     # ------------------------------------------------------------------ construction
@@ -223,14 +285,20 @@ def _parse(name: str, var: str, raw: str) -> Any:
                 if raw.lower() in ("none", "inputs")
                 else tuple(c.strip() for c in raw.split(",") if c.strip())
             )
+        if name == "regime_signals":
+            return tuple(c.strip() for c in raw.split(",") if c.strip())
         if name == "label_drift":
             if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError("expected true or false")
             return raw.lower() in ("1", "true", "yes")
-        if name in ("max_drop", "min_value"):
+        if name in ("max_drop", "min_value", "refresh_growth"):
             return None if raw.lower() == "none" else float(raw)
         if name == "training_windows":
-            return TRAINING_WINDOW_ALL if raw.lower() == TRAINING_WINDOW_ALL else int(raw)
+            if raw.lower() in (TRAINING_WINDOW_ALL, TRAINING_WINDOW_SINCE_DRIFT):
+                return raw.lower()
+            return int(raw)
+        if name == "max_training_windows":
+            return None if raw.lower() == "none" else int(raw)
         if name == "calendar_every":
             return int(raw)
         if name in ("thresholds", "hyperparameters"):

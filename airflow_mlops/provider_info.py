@@ -142,6 +142,9 @@ def get_provider_info() -> dict:
                 "conn-fields": _AZURE_ML_CONN_FIELDS,
             },
         ],
+        # Also registered as the `airflow.plugins` entry point (pyproject.toml): Airflow 3.3 reads
+        # this list only with [core] lazy_discover_providers = False, the entry point always.
+        "plugins": [{"name": "airflow_mlops", "plugin-class": "airflow_mlops.plugins.ui.MlopsUiPlugin"}],
         "extra-links": [
             "airflow_mlops.links.mlflow.MlflowRunLink",
             "airflow_mlops.links.mlflow.MlflowModelVersionLink",
@@ -162,6 +165,8 @@ def get_provider_info() -> dict:
                         "default": "mlops_registry",
                     },
                     **_TRUST_OPTIONS,
+                    **_ENGINE_OPTIONS,
+                    **_PLUGIN_OPTIONS,
                 },
             },
         },
@@ -227,10 +232,77 @@ _TRUST_OPTIONS = {
 }
 
 
+# DuckDB in the worker (docs/guide/data-at-scale.md); defaults as in airflow_mlops.io and
+# airflow_mlops.engines.duckdb (a test checks that they agree).
+_ENGINE_OPTIONS = {
+    "duckdb_auto_rows": {
+        "description": "engine='auto': parquet inputs with more rows than this (read from the footers) "
+        "run on DuckDB in the worker instead of pandas.",
+        "version_added": "0.1.0",
+        "type": "integer",
+        "example": "500000",
+        "default": "2000000",
+    },
+    "duckdb_memory_limit": {
+        "description": "DuckDB's memory_limit for the engine sessions of a task; larger inputs spill to "
+        "a temporary folder.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "4GB",
+        "default": "1GB",
+    },
+    "duckdb_threads": {
+        "description": "DuckDB's threads for the engine sessions of a task.",
+        "version_added": "0.1.0",
+        "type": "integer",
+        "example": "4",
+        "default": "2",
+    },
+}
+
+
+# Read by the UI plugin on the API server (docs/guide/ui.md); defaults as in
+# airflow_mlops.plugins (a test checks that they agree).
+_PLUGIN_OPTIONS = {
+    "report_roots": {
+        "description": "Folders and URI prefixes the report pages may serve from, besides "
+        "$AIRFLOW_HOME/reports of the API server (comma-separated); empty: only that folder.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "s3://bucket/reports",
+        "default": "",
+    },
+    "report_conn_id": {
+        "description": "Airflow connection that reads reports under report_roots on object storage; "
+        "empty: the filesystem's own credentials.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "aws_default",
+        "default": "",
+    },
+    "rollback_dag_id": {
+        "description": "The DAG the model page's Roll back button triggers (through Airflow's REST API, "
+        "as the user); who may read it may open the model pages.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "mlops_rollback",
+        "default": "mlops_rollback",
+    },
+    "mlflow_conn_id": {
+        "description": "The MLflow connection whose registry the model pages read.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "mlflow_default",
+        "default": "mlflow_default",
+    },
+}
+
+
 def ui_field_behaviour(conn_type: str) -> dict:
-    """The connection form's field behaviour for ``conn_type``, as declared above (one source for
-    the hooks' ``get_ui_field_behaviour``, which Airflow before 3.2 reads)."""
+    """The connection form's field behaviour for ``conn_type``, as declared above, in the shape of
+    the hooks' ``get_ui_field_behaviour`` (``hidden_fields``, not ``hidden-fields``), which Airflow
+    3.1 reads and validates; 3.2 and later read the provider info instead."""
     for entry in get_provider_info()["connection-types"]:
         if entry["connection-type"] == conn_type:
-            return entry["ui-field-behaviour"]
+            return {key.replace("-", "_"): value for key, value in entry["ui-field-behaviour"].items()}
     return {}

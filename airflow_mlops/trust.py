@@ -40,7 +40,7 @@ SECTION = "mlops"
 
 
 def _option(name: str, fallback: str = "") -> str:
-    from airflow.sdk.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return conf.get(SECTION, name, fallback=fallback) or ""
 

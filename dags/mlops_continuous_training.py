@@ -40,7 +40,7 @@ from pathlib import Path
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, Param, TriggerRule, dag, task
 
 from airflow_mlops.assets import drift_asset_uri, performance_asset_uri
 from airflow_mlops.backends.base import form_keys_schema
@@ -49,6 +49,10 @@ from airflow_mlops.operators.quality import DataQualityGateOperator
 from airflow_mlops.operators.registry import PromoteModelOperator
 from airflow_mlops.operators.training import TrainModelOperator
 from airflow_mlops.policy import RetrainingPolicy
+from airflow_mlops.version_compat import (  # not in airflow.sdk on Airflow 3.1
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+)
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _PROJECT = Path(__file__).resolve().parents[1]  # the folder holding dags/ and include/
@@ -62,7 +66,7 @@ TRAIN_DATA = os.environ.get("MLOPS_TRAIN_DATA", f"{DATA_ROOT}/train.parquet")
 """Default training data of a scheduled run (a file or a folder of parquet/CSV parts)."""
 EVAL_DATA = os.environ.get("MLOPS_EVAL_DATA", f"{DATA_ROOT}/eval.parquet")
 """Default labelled evaluation data: recent data neither model was trained on."""
-POLICY = RetrainingPolicy.from_env()
+POLICY = RetrainingPolicy.from_env().for_dags()
 """The retraining policy, shared with mlops_drift_monitor, the demo and `python -m airflow_mlops.backtest`
 (which replays it on your own history before you switch it on). Its defaults were chosen by
 measurement (docs/policy.md); change a field here, e.g. ``RetrainingPolicy.from_env(min_improvement=0.01)``,
@@ -289,8 +293,8 @@ def mlops_continuous_training():
         """,
     )
     def decide_promotion() -> str | None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_mlops.core.approval import approval_body
         from airflow_mlops.core.evaluation import plan_summary, promotion_plan, trigger_reason
@@ -354,6 +358,11 @@ def mlops_continuous_training():
         body="{{ ti.xcom_pull(task_ids='decide_promotion', key='approval_body') }}",
         defaults="Reject",
         response_timeout=APPROVAL_TIMEOUT,
+        # Airflow 3.3 can fail an approval answered within seconds of the request (before the
+        # scheduler has seen the parked attempt exit, an Airflow 3.3 race); a retry asks again
+        # instead of losing the run's training and evaluation.
+        retries=1,
+        retry_delay=timedelta(seconds=5),
         doc_md="""
         Human in the loop (when the deployment or the run requires it, and for every forced
         promotion): shows the evaluation under Required Actions. Approve promotes, and the

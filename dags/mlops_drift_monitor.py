@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import os
 
-from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
 
 from airflow_mlops.core import tags
 from airflow_mlops.policy import RetrainingPolicy
 from airflow_mlops.sensors.drift import DataDriftSensor
 from airflow_mlops.sensors.performance import ModelPerformanceSensor
+from airflow_mlops.version_compat import CronTriggerTimetable  # not in airflow.sdk on Airflow 3.1
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
@@ -42,7 +43,7 @@ CURRENT_DATA = os.environ.get("MLOPS_CURRENT_DATA", f"{DATA_ROOT}/windows/{{{{ d
 """The day's labelled window (a Jinja template: ``{{ ds }}`` is the run's date)."""
 REFERENCE = os.environ.get("MLOPS_DRIFT_REFERENCE", f"models:/{MODEL_NAME}@champion")
 """What "normal" is: the champion's training data (from its lineage), or any data URI."""
-POLICY = RetrainingPolicy.from_env()
+POLICY = RetrainingPolicy.from_env().for_dags()
 """The retraining policy, shared with mlops_continuous_training, the demo and
 `python -m airflow_mlops.backtest` (which replays it on your own history before you switch it on).
 Its defaults were chosen by measurement (docs/policy.md); change a field here, e.g.

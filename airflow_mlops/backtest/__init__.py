@@ -33,10 +33,9 @@ def __getattr__(name: str) -> Any:
 
 
 def initial_windows_for(policy: RetrainingPolicy, windows: int) -> int:
-    """Windows the first model trains on: the policy's training window (``all``: the first window)."""
-    from airflow_mlops.policy import TRAINING_WINDOW_ALL
-
-    if policy.training_windows == TRAINING_WINDOW_ALL:
+    """Windows the first model trains on: the policy's training window (a growing window, ``all`` or
+    ``since_drift``: the first window)."""
+    if not isinstance(policy.training_windows, int):
         return 1
     return max(1, min(int(policy.training_windows), windows - 1))
 

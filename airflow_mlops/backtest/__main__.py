@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         "--policies", default=",".join(POLICIES), help=f"comma-separated subset of {','.join(POLICIES)}"
     )
     parser.add_argument("--initial-windows", type=int, help="windows the first model trains on")
-    parser.add_argument("--training-windows", help="override the policy: 'all' or a number of recent windows")
+    parser.add_argument(
+        "--training-windows", help="override the policy: 'since_drift', 'all' or a number of recent windows"
+    )
     parser.add_argument("--calendar-every", type=int, help="override the calendar policy's period (windows)")
     parser.add_argument("--out", default="backtest-report", help="folder for backtest.json and backtest.html")
     parser.add_argument(
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides["target"] = args.target
         if args.training_windows:
             tw = args.training_windows
-            overrides["training_windows"] = tw if tw == "all" else int(tw)
+            overrides["training_windows"] = tw if tw in ("all", "since_drift") else int(tw)
         if args.calendar_every:
             overrides["calendar_every"] = args.calendar_every
         policy = RetrainingPolicy.from_env(**overrides)

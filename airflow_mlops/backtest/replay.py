@@ -48,6 +48,7 @@ class WindowRecord:
     retrained: bool = False
     promoted: bool | None = None
     evaluation: list[str] = field(default_factory=list)
+    training_start: str | None = None  # the first window the retraining trained on
     training_seconds: float = 0.0
 
 
@@ -98,6 +99,8 @@ class _State:
     champion: Candidate
     baseline: dict[str, float]  # the champion's metrics at its evaluation (the decay baseline)
     served: int = 0
+    regime_start: int = 0  # the window the current regime starts at (the last detected change)
+    trained: tuple[int, int] = (0, 0)  # the span the last retraining (promoted or not) trained on
 
 
 Progress = Callable[[str], None]
@@ -157,7 +160,7 @@ def replay_seed(
             cache = CandidateCache(
                 history, policy, entrypoint=entrypoint, seed=seed, workdir=tmp, isolation=isolation
             )
-        first = cache.get(initial_windows - 1)
+        first = cache.get(initial_windows - 1, 0)
         initial = _evaluate(first, None, policy, cache)
         if initial["decision"] != "promote":
             raise BacktestInputError(
@@ -165,7 +168,9 @@ def replay_seed(
                 f"{', '.join(w.label for w in history.windows[:initial_windows])}, is rejected by the "
                 f"evaluation rule: {'; '.join(initial['reasons'])}"
             )
-        states = {name: _State(first, initial["candidate"]["metrics"]) for name in policies}
+        states = {
+            name: _State(first, initial["candidate"]["metrics"], trained=first.key) for name in policies
+        }
         runs = {name: PolicyRun(name) for name in policies}
         last = len(history.windows) - 1
         for t in range(initial_windows, len(history.windows)):
@@ -175,6 +180,24 @@ def replay_seed(
                 record = _serve(state, t, window, features, policy, greater, cache)
                 state.served += 1
                 signals = _signals_of(record)
+                state.regime_start = retraining.regime_start_after(
+                    state.regime_start,
+                    t,
+                    changed=retraining.regime_changed(signals, policy.regime_signals),
+                    champion_start=state.champion.start,
+                )
+                start = retraining.training_start(
+                    policy.training_windows,
+                    t,
+                    regime_start=state.regime_start,
+                    cap=policy.max_training_windows,
+                )
+                signals.refresh = retraining.refresh_due(
+                    t,
+                    trained_start=state.trained[0],
+                    trained_end=state.trained[1],
+                    growth=policy.refresh_growth,
+                )
                 reasons = retraining.retrain_reasons(
                     name,
                     signals,
@@ -184,17 +207,20 @@ def replay_seed(
                 )
                 record.retrain_reasons = reasons
                 if reasons and t < last:
-                    candidate = cache.get(t)
+                    candidate = cache.get(t, start)
                     decision = _evaluate(candidate, state.champion, policy, cache)
                     record.retrained = True
+                    record.training_start = history.windows[start].label
                     record.training_seconds = candidate.seconds
                     record.promoted = decision["decision"] == "promote"
                     record.evaluation = decision["reasons"]
+                    state.trained = candidate.key
                     if record.promoted:
-                        states[name] = _State(candidate, decision["candidate"]["metrics"], state.served)
+                        state.champion = candidate
+                        state.baseline = decision["candidate"]["metrics"]
                 run.records.append(record)
             if not shared:
-                cache.keep_only({s.champion.window for s in states.values()})
+                cache.keep_only({s.champion.key for s in states.values()})
             if progress is not None:
                 progress(
                     _progress_line(
@@ -228,7 +254,7 @@ def _serve(
 
     frame, target, champion = window.frame, policy.target, state.champion
     value = cache.memo(
-        ("serve", champion.version, t, policy.metric),
+        ("serve", champion.key, t, policy.metric),
         lambda: _score(
             champion.model, frame.drop(columns=[target]), frame[target], policy.metric, window.label
         ),
@@ -237,7 +263,7 @@ def _serve(
     reference = champion.reference
     try:
         drift = cache.memo(
-            ("drift", champion.version, t, tuple(features), policy.drift_share),
+            ("drift", champion.key, t, tuple(features), policy.drift_share),
             lambda: compare(
                 reference[features], frame[features], columns=features, drift_share=policy.drift_share
             ),
@@ -249,7 +275,7 @@ def _serve(
         raise BacktestInputError(f"window {window.label}: feature drift cannot be computed: {err}") from err
     try:
         label = cache.memo(
-            ("label drift", champion.version, t),
+            ("label drift", champion.key, t),
             lambda: compare(reference[[target]], frame[[target]], columns=[target], drift_share=1.0),
         )
         record.label_drift = label.drift_detected
@@ -317,7 +343,7 @@ def _evaluate(
 
         if cache is None:
             return compute()
-        return cache.memo(("eval", model.version, candidate.window), compute)
+        return cache.memo(("eval", model.key, candidate.key), compute)
 
     return decide(
         metric=policy.metric,

@@ -52,6 +52,7 @@ def summarize(
                 "degraded": [x.degraded for x in recs],
                 "retrain_reasons": [x.retrain_reasons for x in recs],
                 "retrained": [x.retrained for x in recs],
+                "training_start": [x.training_start for x in recs],
                 "promoted": [x.promoted for x in recs],
                 "training_seconds": [round(x.training_seconds, 2) for x in recs],
             }

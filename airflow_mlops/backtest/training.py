@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.backtest.history import BacktestInputError, History
-from airflow_mlops.policy import TRAINING_WINDOW_ALL, RetrainingPolicy
+from airflow_mlops.policy import RetrainingPolicy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,8 +39,9 @@ class TrainingFailed(RuntimeError):
 
 @dataclass
 class Candidate:
-    version: int  # registry-style number: the index of the window it was trained after, plus one
-    window: int  # index of the last window it was trained on
+    version: int  # registry-style number: the order in which the cache trained it, from 1
+    window: int  # index of the last window it was trained on (its held-out rows come from it)
+    start: int  # index of the first window it was trained on
     model: Any
     reference: pd.DataFrame  # its training data: the drift check's reference
     eval_X: pd.DataFrame  # held-out part of the most recent window
@@ -48,6 +49,11 @@ class Candidate:
     training_metrics: dict[str, float]  # metrics.json, as the entrypoint reported them
     seconds: float
     train_rows: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """What it was trained on: (first window, last window); the same key, the same model."""
+        return (self.start, self.window)
 
 
 def load_model_dir(path: str) -> Any:
@@ -105,7 +111,7 @@ def _tail(path: str, lines: int = 12) -> str:
 
 
 class CandidateCache:
-    """Train, once, the candidate after each window; forget those no policy serves any more."""
+    """Train, once, each candidate (a span of windows); forget those no policy serves any more."""
 
     def __init__(
         self,
@@ -130,8 +136,9 @@ class CandidateCache:
         self.workdir = workdir
         self.isolation = isolation
         self.reuse = reuse
-        self._cache: dict[int, Candidate] = {}
+        self._cache: dict[tuple[int, int], Candidate] = {}
         self._memo: dict[tuple, Any] = {}
+        self._versions: dict[tuple[int, int], int] = {}
 
     def memo(self, key: tuple, compute: Any) -> Any:
         """A score or drift result of a candidate on a window, computed once (policies share models)."""
@@ -139,39 +146,37 @@ class CandidateCache:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def get(self, t: int) -> Candidate:
-        if t not in self._cache:
-            self._cache[t] = self._train(t)
-        return self._cache[t]
+    def get(self, t: int, start: int) -> Candidate:
+        """The candidate trained on windows ``start`` to ``t``, the held-out part of ``t`` excepted."""
+        if not 0 <= start <= t < len(self.history.windows):
+            raise ValueError(f"no training span from window {start} to {t}")
+        key = (start, t)
+        if key not in self._cache:
+            self._cache[key] = self._train(t, start)
+        return self._cache[key]
 
     def trains_like(self, policy: RetrainingPolicy) -> bool:
-        """Whether ``policy`` trains and holds out exactly as the policy this cache was built for."""
+        """Whether ``policy`` trains and holds out exactly as the policy this cache was built for
+        (the training window may differ: a candidate is keyed by the span it trained on)."""
         mine = self.policy
         return (
             policy.target == mine.target
-            and policy.training_windows == mine.training_windows
             and policy.eval_fraction == mine.eval_fraction
             and policy.training_params() == mine.training_params()
         )
 
-    def keep_only(self, windows: set[int]) -> None:
-        for t in [t for t in self._cache if t not in windows]:
-            del self._cache[t]
-        versions = {t + 1 for t in windows}
-        for key in [k for k in self._memo if k[1] not in versions]:
+    def keep_only(self, keys: set[tuple[int, int]]) -> None:
+        for key in [k for k in self._cache if k not in keys]:
+            del self._cache[key]
+        for key in [k for k in self._memo if k[1] not in keys]:
             del self._memo[key]
 
-    def split(self, t: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Training rows and held-out evaluation rows of a retraining after window ``t``."""
+    def split(self, t: int, first: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Training rows (windows ``first`` to ``t``) and held-out evaluation rows (of window ``t``)."""
         import numpy as np
         import pandas as pd
 
         policy = self.policy
-        first = (
-            0
-            if policy.training_windows == TRAINING_WINDOW_ALL
-            else max(0, t - int(policy.training_windows) + 1)
-        )
         latest = self.history.windows[t].frame
         rng = np.random.default_rng([self.seed, t])
         order = rng.permutation(len(latest))
@@ -198,10 +203,10 @@ class CandidateCache:
         seconds = record.pop("seconds", None)
         return float(seconds) if record == json.loads(json.dumps(key)) and seconds is not None else None
 
-    def _train(self, t: int) -> Candidate:
+    def _train(self, t: int, start: int) -> Candidate:
         target = self.policy.target
-        train, held_out = self.split(t)
-        folder = os.path.join(self.workdir, f"seed{self.seed}-w{t:04d}")
+        train, held_out = self.split(t, start)
+        folder = os.path.join(self.workdir, f"seed{self.seed}-w{start:04d}-{t:04d}")
         os.makedirs(folder, exist_ok=True)
         train_path, eval_path = os.path.join(folder, "train.parquet"), os.path.join(folder, "eval.parquet")
         train.to_parquet(train_path, index=False)
@@ -237,9 +242,11 @@ class CandidateCache:
         if os.path.isfile(metrics_path):
             with open(metrics_path) as fh:
                 metrics = json.load(fh)
+        version = self._versions.setdefault((start, t), len(self._versions) + 1)
         return Candidate(
-            version=t + 1,
+            version=version,
             window=t,
+            start=start,
             model=load_model_dir(model_dir),
             reference=train,
             eval_X=held_out.drop(columns=[target]),

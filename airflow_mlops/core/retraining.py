@@ -37,6 +37,7 @@ class Signals:
     label_drift: bool | None = None
     degraded: bool = False
     performance_reasons: list[str] = field(default_factory=list)
+    refresh: str | None = None  # why the training window grew enough to refresh (refresh_due)
 
 
 def retrain_reasons(
@@ -73,7 +74,82 @@ def retrain_reasons(
         reasons.append("target drift")
     if signals.degraded:
         reasons.append("performance decay")
+    if signals.refresh:
+        reasons.append(signals.refresh)
     return reasons
+
+
+# ------------------------------------------------------------------------------------ training window
+
+SINCE_DRIFT = "since_drift"
+ALL = "all"
+
+
+def training_start(setting: int | str, t: int, *, regime_start: int = 0, cap: int | None = None) -> int:
+    """The first window a retraining after window ``t`` trains on (windows are numbered from 0).
+
+    :param setting: ``N`` (the ``N`` most recent windows), ``"all"`` (every window so far) or
+        ``"since_drift"`` (the windows since the last detected change, ``regime_start``).
+    :param cap: at most this many windows (``"all"`` and ``"since_drift"``; ``None``: no cap).
+    """
+    if setting == ALL:
+        first = 0
+    elif setting == SINCE_DRIFT:
+        if not 0 <= regime_start <= t:
+            raise ValueError(f"regime_start must be between 0 and {t}, got {regime_start}")
+        first = regime_start
+    elif isinstance(setting, int) and not isinstance(setting, bool) and setting >= 1:
+        return max(0, t - setting + 1)
+    else:
+        raise ValueError(
+            f"training window must be 'all', 'since_drift' or a positive number, got {setting!r}"
+        )
+    if cap is not None:
+        first = max(first, t - cap + 1)
+    return first
+
+
+def regime_changed(signals: Signals, on: Sequence[str]) -> bool:
+    """Whether the window's signals start a new regime: any of ``on`` (``feature_drift``,
+    ``target_drift``, ``decay``) fired."""
+    fired = {
+        "feature_drift": signals.feature_drift,
+        "target_drift": bool(signals.label_drift),
+        "decay": signals.degraded,
+    }
+    unknown = [name for name in on if name not in fired]
+    if unknown:
+        raise ValueError(f"unknown regime signals {unknown}; known: {', '.join(fired)}")
+    return any(fired[name] for name in on)
+
+
+def regime_start_after(regime_start: int, t: int, *, changed: bool, champion_start: int) -> int:
+    """Where the current regime (the data a ``since_drift`` window trains on) starts after window ``t``.
+
+    A detected change (``changed``: the monitor's drift, or decay when the policy counts it) starts
+    a new regime at window ``t``, the first window that showed it -- unless the champion predates the
+    current regime (``champion_start < regime_start``): then the change is the one that already
+    started it, seen again because no model of the new regime was promoted yet.
+    """
+    if changed and champion_start >= regime_start:
+        return t
+    return regime_start
+
+
+def refresh_due(t: int, *, trained_start: int, trained_end: int, growth: float | None) -> str | None:
+    """A refresh retraining is due after window ``t`` when the windows since the last retraining
+    (which trained on windows ``trained_start`` to ``trained_end``) reach ``growth - 1`` times the
+    windows it trained on: with a growing window (``since_drift``, ``all``) the data has grown by
+    ``growth`` since, so stable periods cost logarithmically few retrainings. The reason, or None."""
+    if growth is None:
+        return None
+    trained = trained_end - trained_start + 1
+    new = t - trained_end
+    if trained < 1 or new < 1:
+        return None
+    if new >= (growth - 1) * trained - 1e-9:
+        return f"refresh: {new} new window(s) since the last training on {trained}"
+    return None
 
 
 # ------------------------------------------------------------------------------------------ comparison

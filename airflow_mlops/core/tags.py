@@ -87,6 +87,7 @@ DRIFT_DETECTED = "mlops.drift.detected"  # "true" | "false"
 XCOM_DRIFT_SUMMARY = "drift_summary"
 XCOM_PERFORMANCE_SUMMARY = "performance_summary"
 XCOM_CANARY_ANALYSIS = "canary_analysis"
+XCOM_REPORT_URI = "mlops_report_uri"  # where a gate or the drift sensor wrote its report (the Report link)
 
 
 def history_key(alias: str, seq: int) -> str:

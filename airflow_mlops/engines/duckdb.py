@@ -30,7 +30,7 @@ DEFAULT_THREADS = 2
 
 
 def settings() -> dict[str, Any]:
-    from airflow.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return {
         "memory_limit": conf.get("mlops", "duckdb_memory_limit", fallback=DEFAULT_MEMORY_LIMIT),

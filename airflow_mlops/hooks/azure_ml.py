@@ -48,6 +48,13 @@ class AzureMLHook(BaseHook):
 
         return ui_field_behaviour(cls.conn_type)
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields on Airflow 3.1, from the ``conn-fields`` of ``provider_info``."""
+        from airflow_mlops.hooks.forms import connection_form_widgets
+
+        return connection_form_widgets(cls.conn_type)
+
     @cached_property
     def _connection(self) -> Any:
         return self.get_connection(self.azure_ml_conn_id)

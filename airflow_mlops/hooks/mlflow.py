@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
-    from airflow_mlops.core.registry import AliasMove
+    from airflow_mlops.core.registry import AliasMove, HistoryEvent
 
 MODELS_SCHEME = "models:/"
 _MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?$")
@@ -55,6 +55,15 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
             f"{uri!r} is not a model reference like models:/<name>@<alias> or models:/<name>/<version>"
         )
     return match["name"], match["alias"], match["version"]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What :meth:`MlflowHook.model_record` read: MLflow's entities and the parsed history."""
+
+    model: RegisteredModel
+    versions: list[ModelVersion]
+    history: dict[str, list[HistoryEvent]]
 
 
 @dataclass(frozen=True)
@@ -524,6 +533,33 @@ class MlflowHook(BaseHook):
                 artifact_uri=source, dst_path=dst_path, tracking_uri=self.tracking_uri
             )
 
+    def list_models(self, max_results: int = 1000) -> list[RegisteredModel]:
+        """Read-only: the registered models by name, without the registry's own lock models."""
+        from airflow_mlops.core.registry import LOCK_SUFFIX
+
+        with self.errors(f"listing the models in the registry at {self.registry_uri}"), self.session() as c:
+            models = c.search_registered_models(max_results=max_results)
+        return sorted((m for m in models if LOCK_SUFFIX not in m.name), key=lambda m: m.name)
+
+    def model_record(self, name: str, aliases: tuple[str, ...] = ("champion",)) -> ModelRecord:
+        """Read-only: a registered model, all its versions (tags and aliases included, newest
+        first), and the history of each of its aliases and ``aliases`` as
+        :func:`airflow_mlops.core.registry.parse_history` reads it (oldest first).
+
+        :raises RegistryError: no such model (or a name MLflow cannot search for).
+        """
+        from airflow_mlops.core.registry import parse_history
+
+        if "'" in name:
+            raise RegistryError(f"model name {name!r}: quotes are not supported in a registry search")
+        with self.errors(f"reading {name} from the registry at {self.registry_uri}"), self.session() as c:
+            model = c.get_registered_model(name)
+            versions = c.search_model_versions(f"name='{name}'")
+        versions = sorted(versions, key=lambda v: int(v.version), reverse=True)
+        wanted = dict.fromkeys([*(model.aliases or {}), *aliases])
+        history = {alias: parse_history(dict(model.tags or {}), alias) for alias in wanted}
+        return ModelRecord(model=model, versions=versions, history=history)
+
     def load_model(self, name: str, version: str | int, dst_path: str | None = None) -> Any:
         """Download version ``version`` of ``name`` through this connection and load it, only in a
         format whose loading cannot run code (:func:`airflow_mlops.trust.load_model_dir`).
@@ -578,6 +614,13 @@ class MlflowHook(BaseHook):
         from airflow_mlops.provider_info import ui_field_behaviour
 
         return ui_field_behaviour(cls.conn_type)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields on Airflow 3.1, from the ``conn-fields`` of ``provider_info``."""
+        from airflow_mlops.hooks.forms import connection_form_widgets
+
+        return connection_form_widgets(cls.conn_type)
 
 
 def _explicit_fluent_uris() -> tuple[str | None, str | None]:

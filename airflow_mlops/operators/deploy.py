@@ -20,7 +20,7 @@ from airflow_mlops.assets import emit, model_alias_uri, outlet_for, task_origin
 from airflow_mlops.core import tags
 from airflow_mlops.exceptions import DataInputError, MlopsError, PromotionConflict
 from airflow_mlops.operators.canary import CanaryBaseOperator
-from airflow_mlops.operators.registry import DEFAULT_POOL
+from airflow_mlops.operators.registry import _default_pool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -219,7 +219,7 @@ class StartCanaryOperator(_MoveOperator):
             raise DataInputError(f"rollout plan: {err}") from err
 
     def run(self, context: Context) -> Any:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         from airflow_mlops.core.canary import Traffic, start_decision
 
@@ -366,12 +366,6 @@ def _evaluated_against(version: Any) -> str | None:
         return None
     champion = record["champion"]
     return str(champion["version"]) if isinstance(champion, dict) and champion.get("version") else "none"
-
-
-def _default_pool() -> str:
-    from airflow.sdk.configuration import conf
-
-    return conf.get("mlops", "registry_pool", fallback=DEFAULT_POOL)
 
 
 def _origin(context: Context) -> dict[str, Any]:

@@ -139,7 +139,7 @@ class EvaluateModelOperator(BaseOperator):
             raise DataInputError(str(err)) from err
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         from airflow_mlops.core import tags
         from airflow_mlops.core.evaluation import decide, reject_outcome

@@ -24,7 +24,7 @@ DEFAULT_POOL = "mlops_registry"
 
 
 def _default_pool() -> str:
-    from airflow.sdk.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return conf.get("mlops", "registry_pool", fallback=DEFAULT_POOL)
 
@@ -209,6 +209,7 @@ class RollbackModelOperator(_AliasOperator):
     :param to_version: version to roll back to (default: the previous holder from the history).
     :param reason: why, recorded in the history.
     :param mlflow_conn_id: MLflow connection.
+    :param lock_timeout: seconds to wait for a concurrent move of the same alias.
     :return: ``{model_name, alias, version, previous_version}`` (``version`` is the new holder,
         ``previous_version`` the one rolled back from).
     """

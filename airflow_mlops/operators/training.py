@@ -211,7 +211,7 @@ class TrainModelOperator(BaseOperator):
         if backend != "local":
             # Cloud jobs run for minutes to hours: waiting in the triggerer frees the worker slot.
             return True
-        from airflow.sdk.configuration import conf
+        from airflow.providers.common.compat.sdk import conf
 
         return conf.getboolean("operators", "default_deferrable", fallback=False)
 

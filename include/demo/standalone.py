@@ -11,7 +11,12 @@ What it sets up, every start (idempotent):
 * the metadata database (``airflow db migrate``) and the ``mlops_registry`` pool (1 slot) that
   serialises alias moves;
 * the demo data stream in ``$AIRFLOW_HOME/demo-data`` (the reference DAGs' default data) if absent;
-* one admin login for the simple auth manager (``--user``/``--password``, default admin/admin);
+* one admin login for the simple auth manager (``--user``/``--password``, default admin/admin),
+  and more logins with other roles with ``--extra-user name:role:password`` (viewer, user, op, admin);
+* the airflow-mlops plugin (the *Report* links, *Browse -> Models*): registered by the package's
+  entry point; an editable install made before the plugin existed lacks that entry point, and then
+  the provider's own registration is used (``[core] lazy_discover_providers = False``);
+* any other Airflow setting with ``--config section__key=value``;
 * everything on 127.0.0.1 only.
 
 Usage::
@@ -25,6 +30,7 @@ Stop with Ctrl-C. Standard library only: it runs with the project's venv and sta
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import signal
@@ -40,8 +46,12 @@ POOL = "mlops_registry"
 
 
 def build_env(home: Path, dags: Path, host: str, port: int, mlflow_ui_url: str | None,
-              user: str) -> dict[str, str]:  # fmt: skip
-    """The environment of ``airflow standalone`` and of every component it starts."""
+              users: dict[str, str], config: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+    """The environment of ``airflow standalone`` and of every component it starts.
+
+    :param users: login -> role of the simple auth manager.
+    :param config: more Airflow settings, ``{"section__key": value}``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     tracking = "sqlite:///" + str(home / "mlflow.db")
     conn = {"conn_type": "mlflow", "host": tracking}
@@ -59,7 +69,7 @@ def build_env(home: Path, dags: Path, host: str, port: int, mlflow_ui_url: str |
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__WORKERS": "1",  # one web worker is plenty for one user, and spares a core
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
                 home / "simple_auth_manager_passwords.json"
             ),
@@ -70,13 +80,25 @@ def build_env(home: Path, dags: Path, host: str, port: int, mlflow_ui_url: str |
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
     )
+    if not _plugin_entry_point():
+        env["AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS"] = "False"
+    for key, value in (config or {}).items():
+        env[f"AIRFLOW__{key.upper()}"] = value
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
 
-def prepare(home: Path, env: dict[str, str], user: str, password: str) -> None:
+def _plugin_entry_point() -> bool:
+    """True when the installed airflow-mlops declares its UI plugin as an ``airflow.plugins`` entry point."""
+    return any(
+        ep.value.startswith("airflow_mlops.")
+        for ep in importlib.metadata.entry_points(group="airflow.plugins")
+    )
+
+
+def prepare(home: Path, env: dict[str, str], passwords: dict[str, str]) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    (home / "simple_auth_manager_passwords.json").write_text(json.dumps({user: password}) + "\n")
+    (home / "simple_auth_manager_passwords.json").write_text(json.dumps(passwords) + "\n")
     _run([str(BIN / "airflow"), "db", "migrate"], env, "migrating the metadata database")
     _run([str(BIN / "airflow"), "pools", "set", POOL, "1", "airflow-mlops: serialises registry alias moves"],
          env, f"creating pool {POOL}")  # fmt: skip
@@ -118,12 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--user", default=os.environ.get("AIRFLOW_ADMIN_USER", "admin"))
     parser.add_argument("--password", default=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
+    parser.add_argument("--extra-user", action="append", default=[], metavar="NAME:ROLE:PASSWORD",
+                        help="another login (role: viewer, user, op or admin); repeatable")  # fmt: skip
+    parser.add_argument("--config", action="append", default=[], metavar="SECTION__KEY=VALUE",
+                        help="an Airflow setting, e.g. mlops__report_roots=s3://bucket/reports; repeatable")  # fmt: skip
     args = parser.parse_args(argv)
 
+    users, passwords = {args.user: "admin"}, {args.user: args.password}
+    for spec in args.extra_user:
+        name, role, password = spec.split(":", 2)
+        users[name], passwords[name] = role, password
+    config = dict(item.split("=", 1) for item in args.config)
     home = Path(args.home).resolve()
     mlflow_url = None if args.no_mlflow_ui else f"http://{args.host}:{args.mlflow_port}"
-    env = build_env(home, Path(args.dags).resolve(), args.host, args.port, mlflow_url, args.user)
-    prepare(home, env, args.user, args.password)
+    env = build_env(home, Path(args.dags).resolve(), args.host, args.port, mlflow_url, users, config)
+    prepare(home, env, passwords)
 
     # Own process group: Ctrl-C or a test's stop reaches every component standalone starts.
     children: list[subprocess.Popen] = []
@@ -162,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if _wait(f"{url}/api/v2/monitor/health", airflow, timeout=300):
             lines = [
                 f"Airflow UI   {url}   login: {args.user} / {args.password}",
+                f"Models       {url}/mlops/models   (Browse -> Models; the tasks' Report links open here too)",
                 f"MLflow UI    {mlflow_url}" if mlflow_url else "MLflow UI    not started (--no-mlflow-ui)",
                 f"DAGs         {args.dags}",
                 f"AIRFLOW_HOME {home}   (MLflow store: {home / 'mlflow.db'})",

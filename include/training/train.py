@@ -1,7 +1,7 @@
 """Reference training entrypoint for airflow-mlops (the contract of docs/training.md).
 
-A standalone script: it needs pandas, scikit-learn and mlflow only (not Airflow, not
-airflow_mlops), so the same file runs unchanged in a subprocess on the Airflow worker, in
+A standalone script: it needs pandas, scikit-learn, fsspec and mlflow only (not Airflow, not
+airflow_mlops; see include/training/requirements.txt), so the same file runs unchanged in a subprocess on the Airflow worker, in
 SageMaker script mode, in a Vertex AI custom job and in an Azure ML command job.
 
     python train.py --train <file-or-dir> [--validation <file-or-dir>]
@@ -342,14 +342,16 @@ def write_output(pipeline, X, metrics: dict[str, float], output_dir: str) -> str
     if os.path.exists(model_dir):
         shutil.rmtree(model_dir)
     fmt, trusted = serialization(pipeline)
+    # MLflow before 3.9 (no skops format) has no skops_trusted_types parameter: pass it only with skops
+    skops_kwargs = {"skops_trusted_types": trusted} if fmt == "skops" else {}
     sample = X.head(100)
     mlflow.sklearn.save_model(
         pipeline,
         model_dir,
         serialization_format=fmt,
-        skops_trusted_types=trusted,
         signature=infer_signature(sample, pipeline.predict(sample)),
         pip_requirements=pip_requirements(fmt),
+        **skops_kwargs,
     )
     with open(os.path.join(local_dir, "metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(metrics, fh, indent=2, sort_keys=True)

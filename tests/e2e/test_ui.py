@@ -1,12 +1,12 @@
 """End to end through the Airflow UI path: ``airflow standalone``, the REST API, headless Chromium.
 
-The stack is started by the same launcher ``make airflow`` uses (include/demo/standalone.py) on
-free loopback ports, with the reference DAGs from dags/, the embedded MLflow store and ``mlflow ui``
-beside it. First a run is triggered through the REST API with a conf, as the trigger form sends
-it; then a user's session in Debian's Chromium (installed by tests/e2e/setup.sh when missing):
-log in, open the trigger form, check the Params and the backend choices, trigger with
-``require_approval``, approve under Required Actions, and follow the promote task's MLflow link.
-Screenshots are kept in tests/artifacts/ui/.
+On the stack every e2e test shares (tests/e2e/stack.py: the launcher ``make airflow`` uses, the
+reference DAGs, the embedded MLflow store and ``mlflow ui`` beside it): first a run is triggered
+through the REST API with a conf, as the trigger form sends it; then a user's session in Debian's
+Chromium (installed by tests/e2e/setup.sh when missing): log in, open the trigger form, check the
+Params and the backend choices, trigger with ``require_approval``, approve under Required Actions,
+and follow the promote task's MLflow link. Screenshots are kept in tests/artifacts/ui/; a failure
+keeps the logs too (tests/artifacts/e2e-failure/).
 """
 
 from __future__ import annotations
@@ -14,81 +14,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
-import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.system import AirflowApi, Service, ensure_system, stop_all, venv_env, wait_url
-from tests.helpers.fixtures import REPO, free_port
+from tests.e2e.stack import MODEL, RUN_TIMEOUT, TRAINING_DAG, Standalone, login, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-DAG_ID = "mlops_continuous_training"
-MODEL = "churn"  # MODEL_NAME in dags/mlops_continuous_training.py
-BACKENDS = ["local", "sagemaker", "vertex_ai", "azure_ml"]
-SHOTS = REPO / "tests" / "artifacts" / "ui"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-RUN_TIMEOUT = 600  # seconds; a run takes ~1 min alone, several when other test suites share the cores
-
-
-@dataclass
-class Standalone:
-    url: str
-    mlflow_url: str
-    home: Path
-    api: AirflowApi
-    service: Service
-    user: str
-    password: str
-
-    @property
-    def data(self) -> Path:
-        return self.home / "demo-data"
-
-    def mlflow_client(self):
-        from mlflow import MlflowClient
-
-        store = f"sqlite:///{self.home / 'mlflow.db'}"
-        return MlflowClient(tracking_uri=store, registry_uri=store)
-
-
-@pytest.fixture(scope="module")
-def standalone() -> Iterator[Standalone]:
-    if not (REPO / "dags" / f"{DAG_ID}.py").exists():
-        pytest.fail(f"dags/{DAG_ID}.py is missing: the UI test runs the reference DAG")
-    root = Path(tempfile.mkdtemp(prefix="mlops-e2e-"))
-    port, mlflow_port = free_port(), free_port()
-    user, password = "admin", secrets.token_urlsafe(12)
-    argv = [sys.executable, str(REPO / "include" / "demo" / "standalone.py"), "--port", str(port),
-            "--mlflow-port", str(mlflow_port), "--home", str(root / "home"), "--dags", str(REPO / "dags"),
-            "--user", user, "--password", password]  # fmt: skip
-    service = Service("standalone", argv, venv_env(), root)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_url(f"{url}/api/v2/monitor/health", 420, service)
-        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-        wait_url(f"{mlflow_url}/health", 120, service)
-        api = AirflowApi(url, user, password)
-        api.wait_dag(DAG_ID, timeout=180, services=[service])
-        yield Standalone(url, mlflow_url, root / "home", api, service, user, password)
-    finally:
-        stop_all([service], timeout=15)
-        log = root / "standalone.log"
-        if log.exists():
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(log, SHOTS / "standalone.log")
-        shutil.rmtree(root, ignore_errors=True)
+DAG_ID = TRAINING_DAG
+BACKENDS = ["The Airflow worker (local)", "Amazon SageMaker", "Google Vertex AI", "Azure Machine Learning"]
+"""What the form's backend choice shows (the Param's ``values_display``); the value sent is the key."""
 
 
 def _wait_task(sa: Standalone, run_id: str, task_id: str, states: tuple[str, ...]) -> str:
@@ -166,14 +104,10 @@ def test_rest_triggered_run_promotes_a_champion_with_a_working_mlflow_link(stand
 
 
 def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    shot(page, "ui", name)
 
 
-def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalone) -> None:
-    ensure_system("chromium")
-    from playwright.sync_api import sync_playwright
-
+def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalone, browser, pages) -> None:
     sa = standalone
     manifest = json.loads((sa.data / "manifest.json").read_text())
     drifted = [w for w in manifest["windows"] if w["drifted"]]
@@ -181,107 +115,94 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     reason = f"e2e: retrain on the drifted window {drifted[0]['date']} ({secrets.token_hex(3)})"
     before = sa.mlflow_client().get_latest_versions(MODEL) if _has_model(sa) else []
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(90_000)
+    page = login(browser, sa)
+    pages.append(page)
+    _shot(page, "01-logged-in")
 
-            # log in
-            page.goto(sa.url)
-            page.fill("input[name=username]", sa.user)
-            page.fill("input[name=password]", sa.password)
-            _shot(page, "01-login")
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda u: "/auth/login" not in u)
+    # the trigger form renders the DAG's Params, with the backend choices
+    page.goto(f"{sa.url}/dags/{DAG_ID}")
+    page.get_by_role("button", name="Trigger").first.click()
+    form = page.get_by_role("dialog")
+    form.locator("#element_train_data").wait_for()
+    for field in (
+        "train_data",
+        "eval_data",
+        "backend",
+        "require_approval",
+        "force_promote",
+        "reason",
+    ):
+        assert form.locator(f"[name=element_{field}]").count() == 1, f"form field {field} missing"
+    for label in ("Training data", "Evaluation data", "Where to train", "Require a human approval",
+                  "Force the promotion", "Reason"):  # fmt: skip
+        # the label, followed by the required-field asterisk
+        assert form.get_by_text(re.compile(rf"^{re.escape(label)}\s*\*?$")).count() >= 1, f"{label!r} missing"
+    assert form.locator("input[name=element_backend]").input_value() == "local"
+    form.get_by_role("combobox").first.click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    assert options.all_inner_texts() == BACKENDS
+    _shot(page, "02-trigger-form-backend-choices")
+    page.get_by_role("option", name=BACKENDS[0], exact=True).click()
 
-            # the trigger form renders the DAG's Params, with the backend choices
-            page.goto(f"{sa.url}/dags/{DAG_ID}")
-            page.get_by_role("button", name="Trigger").first.click()
-            form = page.get_by_role("dialog")
-            form.locator("#element_train_data").wait_for()
-            for field in (
-                "train_data",
-                "eval_data",
-                "backend",
-                "require_approval",
-                "force_promote",
-                "reason",
-            ):
-                assert form.locator(f"[name=element_{field}]").count() == 1, f"form field {field} missing"
-            for label in ("Training data", "Evaluation data", "Where to train", "Require a human approval",
-                          "Force the promotion", "Reason"):  # fmt: skip
-                # the label, followed by the required-field asterisk
-                assert form.get_by_text(re.compile(rf"^{re.escape(label)}\s*\*?$")).count() >= 1, (
-                    f"{label!r} missing"
-                )
-            assert form.locator("input[name=element_backend]").input_value() == "local"
-            form.get_by_role("combobox").first.click()
-            options = page.get_by_role("option")
-            options.first.wait_for()
-            assert options.all_inner_texts() == BACKENDS
-            _shot(page, "02-trigger-form-backend-choices")
-            page.get_by_role("option", name="local", exact=True).click()
+    # fill it as a user would, with approval required, and trigger
+    form.locator("#element_train_data").fill(train_window)
+    form.locator("#element_eval_data").fill(eval_window)
+    form.locator("#element_reason").fill(reason)
+    approval = form.locator("input[name=element_require_approval]")
+    assert not approval.is_checked()
+    form.locator("label:has(input[name=element_require_approval])").click()
+    assert approval.is_checked()
+    submit = form.get_by_test_id("trigger-dag-submit")
+    submit.scroll_into_view_if_needed()
+    _shot(page, "03-trigger-form-filled")
+    assert submit.is_enabled()
+    submit.click()
 
-            # fill it as a user would, with approval required, and trigger
-            form.locator("#element_train_data").fill(train_window)
-            form.locator("#element_eval_data").fill(eval_window)
-            form.locator("#element_reason").fill(reason)
-            approval = form.locator("input[name=element_require_approval]")
-            assert not approval.is_checked()
-            form.locator("label:has(input[name=element_require_approval])").click()
-            assert approval.is_checked()
-            submit = form.get_by_test_id("trigger-dag-submit")
-            submit.scroll_into_view_if_needed()
-            _shot(page, "03-trigger-form-filled")
-            assert submit.is_enabled()
-            submit.click()
+    run = _find_run(sa, reason)
+    run_id = run["dag_run_id"]
+    assert run["conf"]["require_approval"] is True and run["conf"]["backend"] == "local"
+    assert run["conf"]["train_data"] == train_window and run["conf"]["eval_data"] == eval_window
 
-            run = _find_run(sa, reason)
-            run_id = run["dag_run_id"]
-            assert run["conf"]["require_approval"] is True and run["conf"]["backend"] == "local"
-            assert run["conf"]["train_data"] == train_window and run["conf"]["eval_data"] == eval_window
+    # the approval waits under Required Actions; answered once Airflow can take the answer
+    _wait_task(sa, run_id, "request_approval", ("awaiting_input", "deferred"))
+    sa.wait_parked(DAG_ID, run_id, "request_approval")
+    candidate = str(sa.api.xcom(DAG_ID, run_id, "train")["model_version"])
+    subject = f"Promote {MODEL} v{candidate} to @champion?"
+    page.goto(f"{sa.url}/required_actions")
+    page.get_by_role("link", name=subject).wait_for()
+    _shot(page, "04-required-actions")
+    page.get_by_role("link", name=subject).click()
+    approve = page.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for()
+    _shot(page, "05-approval-form")
+    approve.click()
 
-            # the approval waits under Required Actions
-            _wait_task(sa, run_id, "request_approval", ("awaiting_input", "deferred"))
-            candidate = str(sa.api.xcom(DAG_ID, run_id, "train")["model_version"])
-            subject = f"Promote {MODEL} v{candidate} to @champion?"
-            page.goto(f"{sa.url}/required_actions")
-            page.get_by_role("link", name=subject).wait_for()
-            _shot(page, "04-required-actions")
-            page.get_by_role("link", name=subject).click()
-            approve = page.get_by_role("button", name="Approve", exact=True)
-            approve.wait_for()
-            _shot(page, "05-approval-form")
-            approve.click()
+    tasks = _finish(sa, run_id)
+    assert tasks["request_approval"] == "success" and tasks["promote"] == "success", tasks
+    assert tasks["no_approval_needed"] == "skipped", tasks
+    approval = sa.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval")
+    assert approval["try_number"] == 1, f"the approval was asked again: {approval}"
+    detail = sa.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails")
+    assert detail["chosen_options"] == ["Approve"] and detail["response_received"] is True
+    assert detail["responded_by_user"]["name"] == "admin"
+    decision = sa.api.xcom(DAG_ID, run_id, "evaluate")
+    assert decision["decision"] == "promote" and str(decision["candidate"]["version"]) == candidate
+    if before:  # the first test made a champion: the retrained model beat it on drifted data
+        assert decision["champion"] is not None, decision
+    assert _check_promotion_and_link(sa, run_id) == candidate
 
-            tasks = _finish(sa, run_id)
-            assert tasks["request_approval"] == "success" and tasks["promote"] == "success", tasks
-            assert tasks["no_approval_needed"] == "skipped", tasks
-            detail = sa.api.get(
-                f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails"
-            )
-            assert detail["chosen_options"] == ["Approve"] and detail["response_received"] is True
-            assert detail["responded_by_user"]["name"] == sa.user
-            decision = sa.api.xcom(DAG_ID, run_id, "evaluate")
-            assert decision["decision"] == "promote" and str(decision["candidate"]["version"]) == candidate
-            if before:  # the first test made a champion: the retrained model beat it on drifted data
-                assert decision["champion"] is not None, decision
-            assert _check_promotion_and_link(sa, run_id) == candidate
+    page.goto(f"{sa.url}/dags/{DAG_ID}/runs/{run_id}")
+    page.get_by_text("promote").first.wait_for()
+    page.wait_for_timeout(1500)
+    _shot(page, "06-run-after-approval")
 
-            page.goto(f"{sa.url}/dags/{DAG_ID}/runs/{run_id}")
-            page.get_by_text("promote").first.wait_for()
-            page.wait_for_timeout(1500)
-            _shot(page, "06-run-after-approval")
-
-            # the promote task's MLflow link opens that version in the MLflow UI
-            link = sa.api.links(DAG_ID, run_id, "promote")["MLflow model version"]
-            page.goto(link)
-            page.get_by_text(f"Version {candidate}").first.wait_for()
-            page.wait_for_timeout(1000)
-            _shot(page, "07-mlflow-model-version")
-        finally:
-            browser.close()
+    # the promote task's MLflow link opens that version in the MLflow UI
+    link = sa.api.links(DAG_ID, run_id, "promote")["MLflow model version"]
+    page.goto(link)
+    page.get_by_text(f"Version {candidate}").first.wait_for()
+    page.wait_for_timeout(1000)
+    _shot(page, "07-mlflow-model-version")
 
 
 def _has_model(sa: Standalone) -> bool:

@@ -92,3 +92,14 @@ def test_write_report_to_an_fsspec_url_returns_the_url(memory_folder: str):
     assert uri == f"{memory_folder}/run/drift_report.html"
     with fsspec.open(uri, "r", encoding="utf-8") as fh:
         assert fh.read() == "<html>é</html>"
+
+
+def test_engine_options_are_declared_with_the_codes_defaults():
+    from airflow_mlops.engines import duckdb as duckdb_engine
+    from airflow_mlops.io import AUTO_DUCKDB_ROWS
+    from airflow_mlops.provider_info import get_provider_info
+
+    options = get_provider_info()["config"]["mlops"]["options"]
+    assert int(options["duckdb_auto_rows"]["default"]) == AUTO_DUCKDB_ROWS
+    assert options["duckdb_memory_limit"]["default"] == duckdb_engine.DEFAULT_MEMORY_LIMIT
+    assert int(options["duckdb_threads"]["default"]) == duckdb_engine.DEFAULT_THREADS

@@ -32,7 +32,7 @@ HEAVY = (
     "duckdb",
     "sqlglot",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines", "plugins")
 
 
 def _modules() -> list[str]:

@@ -8,6 +8,7 @@ validation run in an ephemeral GX context.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ class MissingColumnError(ValueError):
 def _gx_setup() -> None:
     # GX sends usage statistics unless told not to; a gate must not phone home.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Importing GX and building a context logs ~200 INFO lines ("Skipping registering function
+    # ...", "Multiple declarations of metric ...") into the first gate's task log. Its warnings and
+    # errors still show; a level the deployment set for the logger is kept.
+    gx_logger = logging.getLogger("great_expectations")
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(logging.WARNING)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_mlops.policy import ENV, RetrainingPolicy
+from airflow_mlops.policy import ENV, PolicyError, RetrainingPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,14 @@ def test_the_dags_read_the_policy_and_its_environment(monkeypatch):
     assert training["THRESHOLDS"] == dict(policy.thresholds)
     assert training["METRIC"] == policy.metric
     assert training["MIN_IMPROVEMENT"] == 0.01
+
+
+@pytest.mark.parametrize("dag_file", ["mlops_drift_monitor.py", "mlops_continuous_training.py"])
+def test_the_dags_refuse_a_setting_only_the_backtest_replays(monkeypatch, dag_file):
+    with pytest.raises(PolicyError, match="MLOPS_REFRESH_GROWTH.*backtest only"):
+        _dag_settings(dag_file, monkeypatch, MLOPS_REFRESH_GROWTH="2")
+    with pytest.raises(PolicyError, match="MLOPS_TRAINING_WINDOWS"):
+        _dag_settings(dag_file, monkeypatch, MLOPS_TRAINING_WINDOWS="since_drift")
 
 
 def test_the_monitor_tests_the_model_inputs_not_the_label(monkeypatch):

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_mlops.core import tags
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
+from airflow_mlops.plugins.routes import report_path
 
 pytestmark = pytest.mark.integration
 
@@ -151,7 +153,11 @@ def check_clean_data_passes(result, paths):
     assert "PASSED" in html.read_text()
     full = json.loads(Path(summary["result_uri"].removeprefix("file://")).read_text())
     assert full["success"] is True and len(full["results"]) == 20
-    assert result.xcom("clean", key=MlopsReportLink().xcom_key) == summary["report_uri"]
+    # the task stores the report's URI; its Report link is the UI plugin's page of the task instance
+    assert result.xcom("clean", key=tags.XCOM_REPORT_URI) == summary["report_uri"]
+    assert result.xcom("clean", key=MlopsReportLink().xcom_key) == report_path(
+        result.dag_id, result.run_id, "clean"
+    )
     # a folder of parquet parts, checked with the YAML suite found beside the DAG file
     yaml_summary = result.xcom("clean_yaml")
     assert yaml_summary["success"] is True and yaml_summary["evaluated"] == 6

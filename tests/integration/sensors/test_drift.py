@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from airflow_mlops.core import tags
+from airflow_mlops.plugins.routes import report_path
 from tests.helpers.fixtures import DagRunner, DagRunResult
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,11 @@ def test_report_is_linked_and_logged_to_mlflow(run, mlflow_server):
     report = Path(summary["report_uri"][len("file://") :])
     assert report.is_file() and report.parent.name == "drifted"
     assert "1,500 of 3,000 reference rows" in report.read_text()
-    assert result.xcom("drifted", key="_link_MlopsReportLink") == summary["report_uri"]
+    # the task stores the report's URI; its Report link is the UI plugin's page of the task instance
+    assert result.xcom("drifted", key=tags.XCOM_REPORT_URI) == summary["report_uri"]
+    assert result.xcom("drifted", key="_link_MlopsReportLink") == report_path(
+        result.dag_id, result.run_id, "drifted"
+    )
 
     client = mlflow_server.client()
     mlflow_run = client.get_run(summary["mlflow_run_id"])

@@ -345,7 +345,13 @@ def test_hook_form_matches_provider_info():
 
     (declared,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "azure_ml"]
     assert declared["hook-class-name"] == "airflow_mlops.hooks.azure_ml.AzureMLHook"
-    assert AzureMLHook.get_ui_field_behaviour() == declared["ui-field-behaviour"]
+    behaviour = declared["ui-field-behaviour"]
+    # the hook method's shape (Airflow 3.1 validates it): snake_case keys, the same values
+    assert AzureMLHook.get_ui_field_behaviour() == {
+        "hidden_fields": behaviour["hidden-fields"],
+        "relabeling": behaviour["relabeling"],
+        "placeholders": behaviour["placeholders"],
+    }
     assert set(declared["conn-fields"]) == {
         "tenant_id",
         "subscription_id",

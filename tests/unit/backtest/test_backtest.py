@@ -76,6 +76,28 @@ def test_json_html_and_table(summary):
     assert "seed 1" in text and "seed 2" in text
 
 
+def test_since_drift_trains_on_the_windows_since_the_change_and_refreshes_as_they_grow(tmp_path):
+    from tests.unit.backtest.conftest import make_window
+
+    windows = [(f"w{i}", make_window(i, drifted=i >= 3)) for i in range(7)]
+    # the drift moves x; on 120 rows the two-valued colour drifts by chance now and then (a new regime)
+    policy = POLICY.replace(training_windows="since_drift", refresh_growth=2.0, drift_columns=("x",))
+    result = backtest(
+        windows, policy=policy, entrypoint=ENTRYPOINT, seeds=1, policies=["triggered"], out_dir=str(tmp_path)
+    )
+    served = {w["window"]: w["policies"]["triggered"] for w in result["windows"]}
+    assert list(served) == ["w1", "w2", "w3", "w4", "w5", "w6"]  # the first model trains on w0 alone
+    # trained on w0 alone, one new window doubles the data: a refresh on w0-w1
+    assert served["w1"]["retrained"] == [True] and served["w1"]["training_start"] == ["w0"]
+    assert "refresh" in served["w1"]["retrain_reasons"][0][0]
+    # the drift starts a regime: the retraining after it trains on the drifted window only ...
+    assert served["w3"]["feature_drift"] == [True] and served["w3"]["training_start"] == ["w3"]
+    # ... and every later one on the windows since (a refresh: one new window after training on one)
+    assert served["w4"]["training_start"] == ["w3"] and "refresh" in served["w4"]["retrain_reasons"][0][0]
+    later = [w["training_start"][0] for name, w in served.items() if name > "w3" and w["retrained"][0]]
+    assert later and set(later) == {"w3"}
+
+
 def test_cli_errors_name_the_missing_thing(tmp_path, window_folder, capsys):
     code = main([str(tmp_path / "one.parquet"), "--entrypoint", ENTRYPOINT, "--out", str(tmp_path / "r")])
     assert code == 2

@@ -25,6 +25,8 @@ def test_from_env_reads_every_documented_variable():
         ENV["training_windows"]: "3",
         ENV["thresholds"]: '{"f1": 0.5}',
         ENV["calendar_every"]: "6",
+        ENV["refresh_growth"]: "2",
+        ENV["regime_signals"]: "feature_drift, decay",
     }
     policy = RetrainingPolicy.from_env(env)
     assert policy.target == "churned"
@@ -35,6 +37,9 @@ def test_from_env_reads_every_documented_variable():
     assert policy.training_windows == 3
     assert policy.thresholds == {"f1": 0.5}
     assert policy.calendar_every == 6
+    assert policy.refresh_growth == 2.0
+    assert policy.regime_signals == ("feature_drift", "decay")
+    assert policy.as_dict()["regime_signals"] == ["feature_drift", "decay"]
     assert policy.feature_columns(["x"]) == ["a", "b"]
 
 
@@ -51,11 +56,31 @@ def test_overrides_win_over_the_environment():
         ({ENV["training_windows"]: "0"}, "training_windows"),
         ({ENV["thresholds"]: "[1]"}, "MLOPS_THRESHOLDS"),
         ({ENV["drift_share"]: "1.5"}, "drift_share"),
+        ({ENV["training_windows"]: "since_drift", ENV["max_training_windows"]: "0"}, "max_training_windows"),
+        ({ENV["training_windows"]: "3", ENV["max_training_windows"]: "8"}, "fixed 3"),
+        ({ENV["refresh_growth"]: "1"}, "refresh_growth"),
+        ({ENV["regime_signals"]: "moon"}, "regime_signals"),
     ],
 )
 def test_bad_environment_values_name_the_variable_or_field(env, named):
     with pytest.raises(PolicyError, match=named):
         RetrainingPolicy.from_env(env)
+
+
+def test_a_growing_window_and_its_cap_are_read_from_the_environment():
+    policy = RetrainingPolicy.from_env(
+        {ENV["training_windows"]: "since_drift", ENV["max_training_windows"]: "8"}
+    )
+    assert (policy.training_windows, policy.max_training_windows) == ("since_drift", 8)
+
+
+def test_the_reference_dags_refuse_what_only_the_backtest_replays():
+    assert DEFAULT_POLICY.for_dags() is DEFAULT_POLICY
+    assert RetrainingPolicy(training_windows="all").for_dags().backtest_only() == []
+    with pytest.raises(PolicyError, match="MLOPS_TRAINING_WINDOWS.*MLOPS_REFRESH_GROWTH.*backtest only"):
+        RetrainingPolicy(training_windows="since_drift", refresh_growth=2.0).for_dags()
+    with pytest.raises(PolicyError, match="MLOPS_MAX_TRAINING_WINDOWS"):
+        RetrainingPolicy(training_windows="all", max_training_windows=4).for_dags()
 
 
 def test_the_target_is_not_a_feature_drift_column():

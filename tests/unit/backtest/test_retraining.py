@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_mlops.core.retraining import Signals, compare_to_every, retrain_reasons
+from airflow_mlops.core.retraining import (
+    Signals,
+    compare_to_every,
+    refresh_due,
+    regime_changed,
+    regime_start_after,
+    retrain_reasons,
+    training_start,
+)
 
 QUIET = Signals(feature_drift=False, feature_drift_share=0.1, label_drift=False, degraded=False)
 
@@ -75,3 +83,61 @@ def test_verdict_misses_when_behind_on_the_mean_a_seed_or_the_budget(seeds, why)
 
 def test_verdict_for_an_error_metric_prefers_lower_values():
     assert compare_to_every([_seed(2.0, 8, 1.9, 2)], greater_is_better=False).passed
+
+
+# ------------------------------------------------------------------------------ the training window
+
+
+def test_fixed_windows_and_all_history():
+    assert training_start(1, 7) == 7
+    assert training_start(3, 7) == 5
+    assert training_start(3, 1) == 0  # fewer windows than asked: all there are
+    assert training_start("all", 7) == 0
+    assert training_start("all", 7, cap=4) == 4
+
+
+def test_since_drift_trains_on_the_current_regime_up_to_the_cap():
+    assert training_start("since_drift", 9, regime_start=6) == 6
+    assert training_start("since_drift", 9, regime_start=0, cap=4) == 6
+    assert training_start("since_drift", 6, regime_start=6, cap=4) == 6
+    with pytest.raises(ValueError, match="regime_start"):
+        training_start("since_drift", 3, regime_start=5)
+    with pytest.raises(ValueError, match="training window"):
+        training_start(0, 3)
+
+
+def test_a_detected_change_starts_a_regime_once():
+    assert regime_start_after(0, 6, changed=True, champion_start=0) == 6
+    assert regime_start_after(0, 6, changed=False, champion_start=0) == 0
+    # the champion predates the regime (its successor was rejected): the same change, seen again
+    assert regime_start_after(6, 7, changed=True, champion_start=0) == 6
+    # a champion of the current regime, and a new change: a new regime
+    assert regime_start_after(6, 9, changed=True, champion_start=6) == 9
+
+
+def test_which_signals_start_a_regime():
+    drift = Signals(feature_drift=True, feature_drift_share=0.8)
+    decay = Signals(feature_drift=False, feature_drift_share=0.1, degraded=True)
+    target = Signals(feature_drift=False, feature_drift_share=0.1, label_drift=True)
+    assert regime_changed(drift, ["feature_drift"]) and not regime_changed(decay, ["feature_drift"])
+    assert regime_changed(decay, ["decay"]) and not regime_changed(drift, ["decay"])
+    assert regime_changed(target, ["feature_drift", "target_drift"])
+    with pytest.raises(ValueError, match="unknown regime signals"):
+        regime_changed(drift, ["moon"])
+
+
+def test_refresh_when_the_window_has_grown_by_the_factor():
+    # trained on window 0 alone: x2 is due after one new window, then after 2 more, 4 more ...
+    assert refresh_due(1, trained_start=0, trained_end=0, growth=2.0)
+    assert not refresh_due(2, trained_start=0, trained_end=1, growth=2.0)
+    assert refresh_due(3, trained_start=0, trained_end=1, growth=2.0)
+    assert not refresh_due(4, trained_start=0, trained_end=1, growth=3.0)
+    assert refresh_due(5, trained_start=0, trained_end=1, growth=3.0) == (
+        "refresh: 4 new window(s) since the last training on 2"
+    )
+    assert refresh_due(9, trained_start=0, trained_end=0, growth=None) is None
+
+
+def test_a_refresh_is_a_trigger():
+    grown = Signals(feature_drift=False, feature_drift_share=0.0, refresh="refresh: 1 new window(s)")
+    assert _reasons("triggered", grown) == ["refresh: 1 new window(s)"]

@@ -82,7 +82,7 @@ def test_clean_data_passes_and_returns_the_summary(tmp_path, hook_cls):
     assert "PASSED" in (tmp_path / "reports" / "validation.html").read_text()
     assert json.loads((tmp_path / "reports" / "validation.json").read_text())["success"] is True
     # the report link is the only push: the summary is the return value
-    assert pushed(context) == [(MlopsReportLink().xcom_key, summary["report_uri"])]
+    assert pushed(context) == [(MlopsReportLink.uri_key, summary["report_uri"])]
     json.dumps(summary)  # XCom-able
 
 
@@ -96,7 +96,7 @@ def test_critical_failure_pushes_the_summary_then_raises(tmp_path, hook_cls):
     assert summary["success"] is False
     # the summary is the last thing pushed: nothing runs after the raise
     assert pushed(context) == [
-        (MlopsReportLink().xcom_key, summary["report_uri"]),
+        (MlopsReportLink.uri_key, summary["report_uri"]),
         ("return_value", summary),
     ]
     [age] = summary["failed"]

@@ -267,7 +267,7 @@ def test_report_is_written_and_linked(data, context, render, tmp_path):
     result = sensor(data, report=True, report_dir=str(tmp_path), report_sample_size=50).poke(context)
     assert result.xcom_value["report_uri"] == f"file://{tmp_path / REPORT_NAME}"
     assert (tmp_path / REPORT_NAME).read_text() == PAGE
-    assert xcom(context, MlopsReportLink().xcom_key) == result.xcom_value["report_uri"]
+    assert xcom(context, MlopsReportLink.uri_key) == result.xcom_value["report_uri"]
     assert render.call_args.kwargs["sample_size"] == 50
 
 
