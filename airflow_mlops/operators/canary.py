@@ -24,8 +24,18 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class CanaryBaseOperator(BaseOperator):
-    """What every canary operator shares: the model, its aliases, the target and the hook."""
+class _CanaryOperator(BaseOperator):
+    """What every canary operator shares: the model, its aliases, the target and the hook.
+
+    :param model_name: the registered model.
+    :param target: where the model serves: ``batch`` (on the worker), ``sagemaker``,
+        ``vertex_ai`` or ``azure_ml`` (docs/deploy/). Not templated: from the DAG file.
+    :param target_config: the target's settings (endpoint, variants, roles; docs/deploy/<target>.md).
+        Not templated: from the DAG file.
+    :param canary_alias: the alias of the version in canary.
+    :param champion_alias: the alias of the version serving the rest (the control).
+    :param mlflow_conn_id: the MLflow connection.
+    """
 
     ui_color = "#fdebd0"
 
@@ -73,7 +83,7 @@ class CanaryBaseOperator(BaseOperator):
         return self.hook.rollout_state(self.model_name, **self.aliases())
 
 
-class CanaryAnalysisOperator(CanaryBaseOperator):
+class CanaryAnalysisOperator(_CanaryOperator):
     """
     Judge the running canary on its labelled outcomes (and the target's alarms) with
     :func:`airflow_mlops.core.canary.analyse`; log the verdict with its reasons, store the record
@@ -144,7 +154,7 @@ class CanaryAnalysisOperator(CanaryBaseOperator):
         return {**summary, **record}
 
 
-class BatchScoreOperator(CanaryBaseOperator):
+class BatchScoreOperator(_CanaryOperator):
     """
     Score a table on the worker with the versions the registry says are serving (``@champion``,
     and ``@canary`` on its share of entities by id hash) and write the predictions with each row's

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.assets import emit, model_alias_uri, outlet_for, task_origin
 from airflow_mlops.core import tags
 from airflow_mlops.exceptions import DataInputError, MlopsError, PromotionConflict
-from airflow_mlops.operators.canary import CanaryBaseOperator
+from airflow_mlops.operators.canary import _CanaryOperator
 from airflow_mlops.operators.registry import _default_pool
 
 if TYPE_CHECKING:
@@ -29,8 +29,15 @@ if TYPE_CHECKING:
     from airflow_mlops.deploy.base import DeploymentTarget
 
 
-class _MoveOperator(CanaryBaseOperator):
-    """A move of the rollout: registry and traffic together, then a wait for the endpoint."""
+class _MoveOperator(_CanaryOperator):
+    """A move of the rollout: registry and traffic together, then a wait for the endpoint.
+
+    :param reason: recorded with the move. Templated.
+    :param lock_timeout: seconds to wait for the registry lock of the canary alias.
+    :param deferrable: wait for an endpoint in the triggerer (default: yes for an endpoint target).
+    :param poll_interval: seconds between two checks of the endpoint.
+    :param ready_timeout: seconds before giving up on the endpoint becoming ready.
+    """
 
     template_fields: Sequence[str] = ("reason",)
     action: str = ""
@@ -159,6 +166,7 @@ class StartCanaryOperator(_MoveOperator):
     :param alpha: the most the analysis may ever roll back a canary no worse than the control.
     :param tolerance: how much worse than the control the canary may be (metric units).
     :param require_approval: ask a human before full traffic (recorded in the plan). Templated.
+    :param candidate_alias: the alias of the candidate to canary.
     :param expected_control: the champion the canary must start against (compare-and-set):
         ``"evaluated"`` (default) the one the candidate's evaluation record compared it with (no
         check without a record), a version, or None (no check). Templated.
