@@ -19,6 +19,12 @@ _LAZY: dict[str, str] = {
     "EvaluateModelOperator": "airflow_mlops.operators.evaluation",
     "PromoteModelOperator": "airflow_mlops.operators.registry",
     "RollbackModelOperator": "airflow_mlops.operators.registry",
+    "StartCanaryOperator": "airflow_mlops.operators.deploy",
+    "CanaryStepOperator": "airflow_mlops.operators.deploy",
+    "PromoteCanaryOperator": "airflow_mlops.operators.deploy",
+    "AbortCanaryOperator": "airflow_mlops.operators.deploy",
+    "CanaryAnalysisOperator": "airflow_mlops.operators.canary",
+    "BatchScoreOperator": "airflow_mlops.operators.canary",
     "DataDriftSensor": "airflow_mlops.sensors.drift",
     "ModelPerformanceSensor": "airflow_mlops.sensors.performance",
     "AzureMLJobTrigger": "airflow_mlops.triggers.azure_ml",
@@ -46,6 +52,13 @@ if TYPE_CHECKING:
     from airflow_mlops.hooks.mlflow import MlflowHook
     from airflow_mlops.links.mlflow import MlflowModelVersionLink, MlflowRunLink
     from airflow_mlops.links.training import TrainingJobConsoleLink
+    from airflow_mlops.operators.canary import BatchScoreOperator, CanaryAnalysisOperator
+    from airflow_mlops.operators.deploy import (
+        AbortCanaryOperator,
+        CanaryStepOperator,
+        PromoteCanaryOperator,
+        StartCanaryOperator,
+    )
     from airflow_mlops.operators.evaluation import EvaluateModelOperator
     from airflow_mlops.operators.quality import DataQualityGateOperator
     from airflow_mlops.operators.registry import PromoteModelOperator, RollbackModelOperator

@@ -86,6 +86,8 @@ def get_provider_info() -> dict:
                     "airflow_mlops.operators.registry",
                     "airflow_mlops.operators.training",
                     "airflow_mlops.operators.evaluation",
+                    "airflow_mlops.operators.deploy",
+                    "airflow_mlops.operators.canary",
                 ],
             },
             {"integration-name": "Great Expectations", "python-modules": ["airflow_mlops.operators.quality"]},
@@ -107,6 +109,7 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_mlops.triggers.azure_ml"],
             },
             {"integration-name": "Google Vertex AI", "python-modules": ["airflow_mlops.triggers.vertex_ai"]},
+            {"integration-name": "MLflow", "python-modules": ["airflow_mlops.triggers.deploy"]},
         ],
         "connection-types": [
             {

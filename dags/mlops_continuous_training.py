@@ -103,6 +103,10 @@ APPROVAL_TIMEOUT = timedelta(hours=int(os.environ.get("MLOPS_APPROVAL_TIMEOUT_HO
 MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
 SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
 """The time-based fallback: retrain weekly even when nothing was detected."""
+CANARY_GATE = os.environ.get("MLOPS_CANARY_GATE", "false").lower() in ("1", "true", "yes")
+"""Gate the champion on a canary: `promote` moves `@challenger` instead, whose event starts
+`mlops_deploy`; `@champion` moves when the canary holds (docs/deploy/index.md)."""
+PROMOTE_ALIAS = "challenger" if CANARY_GATE else "champion"
 
 # The events mlops_drift_monitor's sensors emit for this model.
 # [START howto_asset_monitor_events]
@@ -377,7 +381,9 @@ def mlops_continuous_training():
         task_id="promote",
         model_name=MODEL_NAME,
         version=f"{{{{ {_PLAN}['version'] }}}}",
-        expected_current=f"{{{{ {_PLAN}['expected_current'] }}}}",
+        alias=PROMOTE_ALIAS,
+        # with the canary gate, the canary's start checks the champion the evaluation saw
+        expected_current=None if CANARY_GATE else f"{{{{ {_PLAN}['expected_current'] }}}}",
         reason=f"{{{{ {_PLAN}['reason'] }}}}",
         forced=f"{{{{ {_PLAN}['forced'] }}}}",
         approved_by=f"{{{{ {_APPROVER} or '' }}}}",

@@ -52,6 +52,22 @@ ROLLBACK_FROM = "mlops.rollback.{alias}.from_version"
 ROLLBACK_REASON = "mlops.rollback.{alias}.reason"
 ROLLBACK_BY = "mlops.rollback.{alias}.by"  # dag_id/run_id/task_id
 
+# Canary rollouts (core/registry/rollout.py). The rollout's events are history events of the
+# canary alias (mlops.history.<canary alias>.<seq>) with actions canary_start, canary_step,
+# canary_complete, canary_abort and the fields share (the canary's percent of traffic after the
+# event), control (the champion serving the rest) and, on the start event, plan (JSON).
+CANARY_ALIAS = "canary"
+CANDIDATE_ALIAS = "challenger"
+"""The alias the training DAG moves instead of @champion when the champion is gated on a canary."""
+# On the candidate version, the latest rollout event about it:
+CANARY_ACTION = "mlops.rollout.{alias}.action"  # canary_start | canary_step | canary_complete | canary_abort
+CANARY_SHARE = "mlops.rollout.{alias}.share"  # percent of traffic after that event
+CANARY_AT = "mlops.rollout.{alias}.at"
+CANARY_CONTROL = "mlops.rollout.{alias}.control"
+CANARY_REASON = "mlops.rollout.{alias}.reason"
+CANARY_BY = "mlops.rollout.{alias}.by"
+CANARY_ANALYSIS = "mlops.canary.analysis"  # JSON: the latest canary analysis record of the version
+
 # The registry lock: a transient registered model <name>.mlops-lock.<alias> with these tags.
 LOCK_OWNER = "mlops.lock.owner"  # token of one acquisition; its presence marks a lock
 LOCK_EXPIRES = "mlops.lock.expires"  # epoch seconds, renewed while held
@@ -70,6 +86,7 @@ DRIFT_DETECTED = "mlops.drift.detected"  # "true" | "false"
 # XCom keys besides return_value, shared by the sensors and the reference DAGs.
 XCOM_DRIFT_SUMMARY = "drift_summary"
 XCOM_PERFORMANCE_SUMMARY = "performance_summary"
+XCOM_CANARY_ANALYSIS = "canary_analysis"
 XCOM_REPORT_URI = "mlops_report_uri"  # where a gate or the drift sensor wrote its report (the Report link)
 
 

@@ -336,6 +336,43 @@ def confined_path(root: str, relative: str) -> str | None:
     return path if path.startswith(base.rstrip(os.sep) + os.sep) else None
 
 
+# ---------------------------------------------------------------------- a run's conf, whole
+
+
+NEVER_FROM_DEPLOY_FORM = re.compile(
+    r"(^|_)(target|target_config|targets|endpoint|endpoint_name|endpoint_id|variant|variants|"
+    r"deployment|deployment_name|identity|credential|credentials|instance_type|model_data_prefix|"
+    r"predictions|id_column|outcomes|alarms|metric|min_samples|alpha|tolerance|canary_alias|"
+    r"champion_alias|model_name)$"
+)
+"""Deployment settings a run's conf may never set: where the model serves and as whom, where
+predictions and outcomes are, and the analysis's policy (``mlops_deploy``'s form offers the plan's
+steps, bake time, an approval, an abort and a reason; the rest is the DAG file's)."""
+
+
+def conf_refusal(conf: Mapping[str, Any] | None, allowed: Collection[str], *, dag: str) -> str | None:
+    """Why a run's conf is refused, or None: every key must be one of the form's ``allowed``
+    params (Airflow validates the declared params' values but passes undeclared keys through).
+
+    :param dag: the DAG's id, for the message.
+    """
+    for key in sorted(conf or {}, key=str):
+        if key in allowed:
+            continue
+        chooses = NEVER_FROM_DEPLOY_FORM.search(str(key)) or NEVER_FROM_FORM.search(str(key))
+        why = (
+            "it chooses a target, an endpoint, an identity, an output or the policy"
+            if chooses
+            else f"{dag}'s form has no such setting"
+        )
+        return (
+            f"conf key {key!r} may not come from the trigger form ({why}); a run of {dag} may set "
+            f"{sorted(allowed)}. Targets, endpoints, identities and the analysis policy are set in the "
+            "DAG file (or the environment variables it reads)."
+        )
+    return None
+
+
 # ---------------------------------------------------------------------- settings as text
 
 

@@ -506,6 +506,33 @@ class MlflowHook(BaseHook):
         except RegistryBusy as err:
             raise MlopsError(f"{doing}: {err}") from err
 
+    def rollout(self, action: str, name: str, **kwargs: Any) -> Any:
+        """Move the canary rollout of ``name``: ``action`` is ``start``, ``step``, ``complete``,
+        ``abort`` or ``sync`` of :mod:`airflow_mlops.core.registry.rollout` (keyword arguments as
+        there); errors as :meth:`promote`."""
+        from airflow_mlops.core.registry import rollout
+
+        fn = {"start": rollout.start, "step": rollout.step, "complete": rollout.complete}.get(action)
+        fn = fn or {"abort": rollout.abort, "sync": rollout.sync}[action]
+        return self._move(fn, name, f"{action} of the canary rollout of {name}", **kwargs)
+
+    def rollout_state(self, name: str, **kwargs: Any) -> Any:
+        """The canary rollout of ``name`` as the registry records it (read only)."""
+        from airflow_mlops.core.registry import rollout
+
+        return self._move(rollout.rollout_state, name, f"reading the canary rollout of {name}", **kwargs)
+
+    def download_model(self, name: str, version: str | int, dst_path: str) -> str:
+        """Download the MLflow model directory of ``name`` v``version`` into ``dst_path`` (for a
+        deployment target that ships it); return its local path."""
+        import mlflow
+
+        with self.errors(f"downloading {name} v{version}"), self.session() as client:
+            source = client.get_model_version_download_uri(name, str(version))
+            return mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=dst_path, tracking_uri=self.tracking_uri
+            )
+
     def list_models(self, max_results: int = 1000) -> list[RegisteredModel]:
         """Read-only: the registered models by name, without the registry's own lock models."""
         from airflow_mlops.core.registry import LOCK_SUFFIX

@@ -10,7 +10,13 @@ DAGs in ``dags/`` with ``airflow dags test``, as a scheduler would have run them
 3. ``mlops_drift_monitor`` on the first drifted window -> drift detected, Asset event emitted;
 4. ``mlops_continuous_training`` on the drifted window (what the event starts) -> evaluated
    against the champion on the next day's data -> promoted;
-5. ``mlops_rollback`` -> the previous champion is back.
+   In this act the training DAG gates the champion on a canary (``MLOPS_CANARY_GATE``): the new
+   version becomes ``@challenger``;
+5. ``mlops_deploy``, day by day, on the batch target: v2 goes out to 10 % of the customers, holds
+   on the next day's outcomes, is ramped to 100 % and becomes ``@champion``; then a
+   deliberately worse candidate (trained on the old data, forced past its evaluation) goes out as
+   a canary, the next analysis catches it and all traffic returns to the champion;
+6. ``mlops_rollback`` -> the previous champion is back.
 
 Then it prints the story with the numbers and writes it as JSON (``<home>/demo/summary.json``).
 The MLflow store, the data and the reports of a previous demo run are replaced; the Airflow
@@ -38,6 +44,16 @@ REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "churn"
 ALIAS = "champion"
+ID_COLUMN = "customer_id"
+GATE = {"MLOPS_CANARY_GATE": "true"}
+FORCING = {**GATE, "AIRFLOW__MLOPS__FORCE_PROMOTE_USERS": "dag_test"}
+"""The forced candidate's run: a forced promotion waits for a human unless the deployment lets the
+triggering user force alone; ``airflow dags test`` runs as ``dag_test``, which only this run's
+deployment settings allow (docs/security.md, S7)."""
+DEPLOY_CONF = {"steps": "10,100"}
+"""The demo's rollout plan, one of the DAG's allowed plans: 10 %, then all traffic (the default
+10,50,100 would add a day, ~30 s, to a demo that must stay under five minutes)."""
+"""The environment of the training runs whose new version must earn the champion on a canary."""
 
 
 def _load_data_module() -> Any:
@@ -60,7 +76,7 @@ class Demo:
 
     # ------------------------------------------------------------------ environment
 
-    def env(self) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The subprocess environment: this home, the repo's DAGs, the embedded MLflow store."""
         drop = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "MLFLOW_", "MLOPS_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
@@ -75,7 +91,12 @@ class Demo:
             GX_ANALYTICS_ENABLED="false",
             DO_NOT_TRACK="1",
             PYTHONWARNINGS="ignore",
+            # the deployment act: days pass in seconds here, and a 10 % canary of 2,000 customers
+            # has about 200 outcomes a day
+            MLOPS_CANARY_BAKE_MINUTES="0",
+            MLOPS_CANARY_MIN_SAMPLES="150",
         )
+        env.update(extra or {})
         return env
 
     def say(self, text: str = "") -> None:
@@ -83,12 +104,12 @@ class Demo:
             print(text, flush=True)
 
     def airflow(
-        self, *args: str, log_name: str | None = None, check: bool = True
+        self, *args: str, log_name: str | None = None, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
         cmd = [str(BIN / "airflow"), *args]
         log_path = self.logs / f"{log_name}.log" if log_name else None
         with open(log_path or os.devnull, "w") as log:
-            proc = subprocess.run(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
+            proc = subprocess.run(cmd, env=self.env(env), stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
         if check and proc.returncode != 0:
             where = f"; see {log_path}" if log_path else ""
             raise SystemExit(
@@ -132,14 +153,16 @@ class Demo:
 
     # ------------------------------------------------------------------ running DAGs
 
-    def run_dag(self, step: str, dag_id: str, logical_date: str, conf: dict | None = None) -> dict[str, Any]:
+    def run_dag(
+        self, step: str, dag_id: str, logical_date: str, conf: dict | None = None, env: dict | None = None
+    ) -> dict[str, Any]:
         """``airflow dags test`` one DAG, then read what it did from the Airflow database."""
         args = ["dags", "test", dag_id, logical_date]
         if conf:
             args += ["--conf", json.dumps(conf)]
         events_before = self.asset_event_ids()
         began, cpu_before = time.monotonic(), _children_cpu()
-        self.airflow(*args, log_name=step, check=False)
+        self.airflow(*args, log_name=step, check=False, env=env)
         seconds, cpu = time.monotonic() - began, _children_cpu() - cpu_before
         run = self.read_run(dag_id, logical_date)
         run.update(
@@ -208,7 +231,7 @@ class Demo:
         manifest = data.generate(self.data_root)
         windows = manifest["windows"]
         drift_index = next(i for i, w in enumerate(windows) if w["drifted"])
-        clean, drifted, after = windows[drift_index - 1], windows[drift_index], windows[drift_index + 1]
+        clean, drifted = windows[drift_index - 1], windows[drift_index]
         first_day = dt.date.fromisoformat(windows[0]["date"])
         self.say(
             f"Demo stream: {len(windows)} daily windows of {windows[0]['rows']} customers from {windows[0]['date']}, "
@@ -256,29 +279,144 @@ class Demo:
                         "eval_data": nxt["path"],
                         "reason": reason,
                     },
+                    env=GATE,
                 )
                 retrain["train_window"], retrain["eval_window"] = window["date"], nxt["date"]
                 self.say_training(retrain)
         if retrain is None:
             raise SystemExit("demo: the drifted window did not trigger a retraining; see the monitor logs")
 
-        # 5. roll back
-        self.say(f"[5] {after['date']}  mlops_rollback (manual) ...")
+        # 5. the deployment act: canary of v2, then of a worse candidate
+        deploy = self.deployment_act(manifest, windows[drift_index + 1 :])
+
+        # 6. roll back
+        last = windows[-1]
+        self.say(f"[6] {last['date']}  mlops_rollback (manual) ...")
         back = self.run_dag(
-            "5-rollback",
+            "6-rollback",
             "mlops_rollback",
-            f"{after['date']}T12:00:00+00:00",
+            f"{last['date']}T12:00:00+00:00",
             {"model_name": MODEL, "version": None, "reason": "demo: roll back to the previous champion"},
         )
         moved = back["xcom"].get("rollback.return_value") or {}
         self.say(f"    @{ALIAS}: v{moved.get('previous_version')} -> v{moved.get('version')} (rolled back)")
 
         summary = self.summarize(manifest, first, checks, retrain, back, drift_index)
+        summary["deployment"] = deploy
         self.print_story(summary)
         path = self.out / "summary.json"
         path.write_text(json.dumps(summary, indent=2, default=str))
         self.say(f"Summary: {path}")
         return summary
+
+    # ------------------------------------------------------------------ the deployment act
+
+    def deployment_act(self, manifest: dict[str, Any], days: list[dict[str, Any]]) -> dict[str, Any]:
+        """``mlops_deploy`` once a day on the batch target: the canary of the retrained version,
+        then (after a worse candidate is forced past its evaluation) the canary that fails."""
+        import pandas as pd
+
+        scoring = self.data_root / "scoring"
+        scoring.mkdir(exist_ok=True)
+        for window in days:  # the same customer base every day: the id decides the arm
+            df = pd.read_parquet(window["path"])
+            df.insert(0, ID_COLUMN, [f"C{i:05d}" for i in range(len(df))])
+            df.to_parquet(scoring / f"{window['date']}.parquet", index=False)
+        runs, forced = [], None
+        # day 0: v2 starts at 10 %; day 1: it holds and takes all traffic; then the worse candidate;
+        # day 2: it starts at 10 %; day 3: the analysis catches it
+        for number, window in enumerate(days[:4]):
+            if number == 2:
+                date = days[1]["date"]
+                self.say(
+                    f"[5] {date}  mlops_continuous_training: a candidate trained on the old data, forced ..."
+                )
+                forced = self.run_dag(
+                    "5-forced-candidate",
+                    "mlops_continuous_training",
+                    f"{date}T12:00:00+00:00",
+                    {
+                        "train_data": manifest["train"],
+                        "eval_data": days[1]["path"],
+                        "force_promote": True,
+                        "reason": "demo: a candidate trained on the old data, forced past its evaluation",
+                    },
+                    env=FORCING,
+                )
+                self.say_forced(forced)
+            self.say(f"[5] {window['date']}  mlops_deploy (batch target, daily) ...")
+            run = self.run_dag(f"5-deploy-{window['date']}", "mlops_deploy", window["date"], DEPLOY_CONF)
+            run["date"] = window["date"]
+            runs.append(run)
+            self.say_deploy(run)
+        return {"days": [self.deploy_day(run, scoring) for run in runs], "forced": _forced(forced)}
+
+    def say_forced(self, run: dict[str, Any]) -> None:
+        forced = _forced(run)
+        self.say(
+            f"    v{forced['version']} scores {_f(forced['accuracy'])} vs champion v{forced['champion']} "
+            f"{_f(forced['champion_accuracy'])} -> {forced['decision']}; forced past it: @challenger is "
+            f"v{forced['version']} ({run['seconds']:.0f} s)"
+        )
+
+    def say_deploy(self, run: dict[str, Any]) -> None:
+        x = run["xcom"]
+        started = x.get("start_canary.return_value")
+        if started:
+            self.say(
+                f"    canary started: v{started['version']} on {started['share']:g} % of the customers "
+                f"against @{ALIAS} v{started['control']}"
+            )
+        analysis = x.get("analyse.return_value") or {}
+        if analysis.get("verdict"):
+            reason = next(
+                (r for r in analysis["reasons"] if "outcomes vs control" in r), analysis["reasons"][0]
+            )
+            self.say(f"    analysis: {analysis['verdict'].upper()}: {reason}")
+        for task, words in (("step", "stepped up"), ("promote", "promoted"), ("abort", "rolled back")):
+            move = x.get(f"{task}.return_value")
+            if move:
+                self.say(
+                    f"    {words} the canary of v{move['version']}: now serving {_traffic(move['traffic'])}"
+                    + (f"; @{ALIAS} is v{move['version']}" if task == "promote" else "")
+                )
+        score = x.get("score.return_value") or {}
+        arms = ", ".join(
+            f"v{a['version']} {a['rows']} ({arm})"
+            for arm, a in (score.get("arms") or {}).items()
+            if a["rows"]
+        )
+        self.say(f"    scored {score.get('rows')} customers: {arms} ({run['seconds']:.0f} s)")
+
+    def deploy_day(self, run: dict[str, Any], scoring: Path) -> dict[str, Any]:
+        """What served that day and how each arm did on the day's labels."""
+        import pandas as pd
+
+        x = run["xcom"]
+        score = x.get("score.return_value") or {}
+        predictions = pd.read_parquet(str(score["predictions"]).removeprefix("file://"))
+        labels = pd.read_parquet(scoring / f"{run['date']}.parquet", columns=[ID_COLUMN, "label"])
+        joined = predictions.merge(labels, on=ID_COLUMN)
+        correct = joined["prediction"] == joined["label"]
+        arms = {
+            arm: {
+                "version": str(group["model_version"].iloc[0]),
+                "rows": len(group),
+                "accuracy": float(correct[group.index].mean()),
+            }
+            for arm, group in joined.groupby("arm")
+        }
+        analysis = x.get("analyse.return_value") or {}
+        moves = [t for t in ("start_canary", "step", "promote", "abort") if x.get(f"{t}.return_value")]
+        return {
+            "date": run["date"],
+            "verdict": analysis.get("verdict"),
+            "reasons": analysis.get("reasons"),
+            "moves": moves,
+            "traffic": score.get("traffic"),
+            "arms": arms,
+            "predictions": score.get("predictions"),
+        }
 
     @staticmethod
     def trigger_reason(check: dict[str, Any], date: str) -> str:
@@ -321,7 +459,11 @@ class Demo:
         else:
             line += " (no champion yet)"
         self.say(f"{line} -> {record.get('decision')}")
-        if promoted:
+        if promoted and promoted.get("alias", ALIAS) != ALIAS:
+            self.say(
+                f"    promoted v{promoted.get('version')} to @{promoted['alias']}: it earns @{ALIAS} on a canary"
+            )
+        elif promoted:
             prev = promoted.get("previous_version")
             self.say(
                 f"    promoted v{promoted.get('version')} to @{ALIAS} (previous: {'v' + str(prev) if prev else 'none'})"
@@ -406,6 +548,7 @@ class Demo:
             )
         post = [r for r in rows if r["drifted"]]
         history = self.history()
+        canary_history = _history(self.mlflow_client().get_registered_model(MODEL).tags, "canary")
         moved = back["xcom"].get("rollback.return_value") or {}
         return {
             "home": str(self.home),
@@ -422,6 +565,7 @@ class Demo:
             },
             "windows": rows,
             "history": history,
+            "canary_history": canary_history,
             "runs": [
                 {
                     k: s[k]
@@ -480,6 +624,28 @@ class Demo:
                 f"  {event.get('action'):<8} v{event.get('version')} (previous: {'v' + str(previous) if previous else 'none'})"
                 f"{' [forced]' if event.get('forced') else ''}: {event.get('reason')}"
             )
+        deployment = s.get("deployment")
+        if deployment:
+            self.say(
+                "The canary rollouts day by day (batch target; accuracy on that day's labelled customers):"
+            )
+            self.say(f"  {'date':<11} {'serving':<22} {'control':<16} {'canary':<16} moves")
+            for day in deployment["days"]:
+                arms = day["arms"]
+                cells = [
+                    f"v{arms[a]['version']} {_f(arms[a]['accuracy'])}" if a in arms else "-"
+                    for a in ("control", "canary")
+                ]
+                moves = ", ".join(day["moves"]) or "-"
+                self.say(
+                    f"  {day['date']:<11} {_traffic(day['traffic']):<22} {cells[0]:<16} {cells[1]:<16} {moves}"
+                )
+            self.say("@canary history (tags on the registered model):")
+            for event in s.get("canary_history", []):
+                self.say(
+                    f"  {event['action']:<16} v{event['version']} at {event['share']:g} % "
+                    f"(control v{event['control']}): {str(event.get('reason'))[:100]}"
+                )
         self.say(f"After the rollback @{ALIAS} is v{s['champion_after_rollback']} again.")
         self.say("Reports:")
         for kind in ("quality", "drift"):
@@ -517,12 +683,33 @@ def _state(state: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
-def _history(model_tags: dict[str, str]) -> list[dict[str, Any]]:
+def _history(model_tags: dict[str, str], alias: str = ALIAS) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
     from airflow_mlops.core.registry import parse_history
 
-    return [asdict(event) for event in parse_history(model_tags, ALIAS)]
+    return [asdict(event) for event in parse_history(model_tags, alias)]
+
+
+def _traffic(traffic: dict[str, Any] | None) -> str:
+    from airflow_mlops.core.canary import Traffic
+
+    return Traffic.from_dict(traffic).describe() if traffic else "-"
+
+
+def _forced(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    record = run["xcom"].get("evaluate.return_value") or {}
+    champion = record.get("champion") or {}
+    return {
+        "version": str(run["xcom"]["train.return_value"]["model_version"]),
+        "decision": record.get("decision"),
+        "accuracy": (record.get("candidate") or {}).get("metrics", {}).get("accuracy"),
+        "champion": champion.get("version"),
+        "champion_accuracy": (champion.get("metrics") or {}).get("accuracy"),
+        "challenger": (run["xcom"].get("promote.return_value") or {}).get("version"),
+    }
 
 
 def _f(value: Any, digits: int = 3) -> str:

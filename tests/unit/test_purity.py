@@ -112,3 +112,36 @@ def test_provider_info_is_stdlib_only_and_lists_what_exists():
     # the version module is stdlib-only; the package root would reach every operator lazily
     assert set(imports) <= {"__future__", "airflow_mlops.version"}, imports
     json.dumps(info)
+
+
+def test_provider_info_lists_every_operator_sensor_hook_and_trigger_module():
+    """A module defining a public operator, sensor, hook or trigger class is declared (helpers such
+    as ``hooks/forms.py`` or ``sensors/base.py`` need not be)."""
+    import importlib
+    import inspect
+
+    from airflow.sdk import BaseHook, BaseOperator
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_mlops.provider_info import get_provider_info
+
+    info = get_provider_info()
+    root = Path(airflow_mlops.__file__).parent
+    bases = {"operators": BaseOperator, "sensors": BaseOperator, "hooks": BaseHook, "triggers": BaseTrigger}
+    for group, base in bases.items():
+        listed = {module for entry in info[group] for module in entry["python-modules"]}
+        defining = set()
+        for path in sorted((root / group).glob("*.py")):
+            if path.stem == "base":  # shared bases, not used on their own
+                continue
+            name = f"airflow_mlops.{group}.{path.stem}"
+            module = importlib.import_module(name)
+            if any(
+                inspect.isclass(obj)
+                and issubclass(obj, base)
+                and obj.__module__ == name
+                and not attr.startswith("_")
+                for attr, obj in vars(module).items()
+            ):
+                defining.add(name)
+        assert defining <= listed, f"{group} missing from provider_info: {sorted(defining - listed)}"

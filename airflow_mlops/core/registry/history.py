@@ -6,6 +6,11 @@ moves the alias, then rewrites the same tag as ``"done"``; the next mover turns 
 left by a crash into ``"done"`` (the alias did move) or ``"aborted"`` (it did not). Only done
 events are the history: rollback walks them, and the last one names the holder of the alias.
 Events written before the intent existed have no status and count as done.
+
+A canary rollout writes its events the same way under the canary alias
+(:mod:`.rollout`): ``canary_start``, ``canary_step``, ``canary_complete`` and ``canary_abort``,
+with the canary's ``share`` of traffic after the event and the ``control`` version serving the
+rest (the start event also holds the rollout's ``plan``).
 """
 
 from __future__ import annotations
@@ -22,13 +27,20 @@ log = logging.getLogger(__name__)
 
 PENDING, DONE, ABORTED = "pending", "done", "aborted"
 STATUSES = (PENDING, DONE, ABORTED)
-ACTIONS = ("promote", "rollback")
+CANARY_START, CANARY_STEP, CANARY_COMPLETE, CANARY_ABORT = (
+    "canary_start",
+    "canary_step",
+    "canary_complete",
+    "canary_abort",
+)
+ROLLOUT_ACTIONS = (CANARY_START, CANARY_STEP, CANARY_COMPLETE, CANARY_ABORT)
+ACTIONS = ("promote", "rollback", *ROLLOUT_ACTIONS)
 
 
 @dataclass
 class HistoryEvent:
     seq: int
-    action: str  # "promote" | "rollback"
+    action: str  # "promote" | "rollback" | one of ROLLOUT_ACTIONS
     alias: str
     version: str
     previous_version: str | None
@@ -45,12 +57,19 @@ class HistoryEvent:
     status: str = DONE
     note: str | None = None
     """Set when a mover other than the writer finished or aborted this event, saying why."""
+    share: float | None = None
+    """Rollout events: the canary's percent of traffic after the event (0 after an abort, 100
+    after the completion)."""
+    control: str | None = None
+    """Rollout events: the version serving the traffic the canary does not (the champion)."""
+    plan: dict[str, Any] | None = None
+    """The start event of a rollout: its plan (steps, bake times, analysis settings)."""
 
     def to_json(self) -> str:
         data = asdict(self)
         for key in ("seq", "alias"):
             data.pop(key)
-        for key in ("approved_by", "map_index", "note"):
+        for key in ("approved_by", "map_index", "note", "share", "control", "plan"):
             if data[key] is None:
                 data.pop(key)
         return json.dumps(data, sort_keys=True)
@@ -170,6 +189,14 @@ def _event(seq: int, alias: str, value: str) -> HistoryEvent:
     previous = data.get("previous_version")
     if previous is not None and _version(previous) is None:
         raise ValueError(f"previous_version {previous!r} is not a version number")
+    share = data.get("share")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))):
+        raise ValueError(f"share {share!r} is not a number")
+    if action in ROLLOUT_ACTIONS and share is None:
+        raise ValueError(f"a {action} event without a share")
+    plan = data.get("plan")
+    if plan is not None and not isinstance(plan, dict):
+        raise ValueError(f"plan {plan!r} is not an object")
     return HistoryEvent(
         seq=seq,
         alias=alias,
@@ -187,6 +214,9 @@ def _event(seq: int, alias: str, value: str) -> HistoryEvent:
         map_index=data.get("map_index") if isinstance(data.get("map_index"), int) else None,
         status=status,
         note=_opt_str(data.get("note")),
+        share=float(share) if share is not None else None,
+        control=_version(data.get("control")),
+        plan=plan,
     )
 
 

@@ -11,7 +11,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.core import tags
-from airflow_mlops.core.registry.history import ABORTED, DONE, PENDING, History, HistoryEvent
+from airflow_mlops.core.registry.history import (
+    ABORTED,
+    DONE,
+    PENDING,
+    ROLLOUT_ACTIONS,
+    History,
+    HistoryEvent,
+)
 from airflow_mlops.core.registry.lock import RegistryLock, task_identity
 from airflow_mlops.core.registry.validate import NO_HOLDER
 
@@ -109,6 +116,15 @@ def set_alias(client: MlflowClient, held: RegistryLock, name: str, event: Histor
 
 def version_tags(event: HistoryEvent) -> dict[str, str]:
     by = event.by()
+    if event.action in ROLLOUT_ACTIONS:
+        return {
+            tags.CANARY_ACTION: event.action,
+            tags.CANARY_SHARE: f"{event.share:g}",
+            tags.CANARY_CONTROL: event.control or NO_HOLDER,
+            tags.CANARY_REASON: event.reason or "",
+            tags.CANARY_BY: by,
+            tags.CANARY_AT: event.at,  # last: its presence says the others were written
+        }
     if event.action == "rollback":
         return {
             tags.ROLLBACK_AT: event.at,
@@ -133,7 +149,7 @@ def tag_version(client: MlflowClient, held: RegistryLock, name: str, event: Hist
 
 def lacks_tags(event: HistoryEvent, version_tags: dict[str, str]) -> bool:
     """True when the version of a done event lacks its tags (a crash before the intent existed)."""
-    key = tags.ROLLBACK_AT if event.action == "rollback" else tags.PROMOTED_AT
+    key = {"rollback": tags.ROLLBACK_AT, "promote": tags.PROMOTED_AT}.get(event.action, tags.CANARY_AT)
     return version_tags.get(key.format(alias=event.alias)) != event.at
 
 
@@ -147,7 +163,9 @@ def new_event(
     previous: str | None,
     reason: str | None,
     forced: bool,
+    **rollout: Any,
 ) -> HistoryEvent:
+    """A pending event of ``origin``; ``rollout``: ``share``, ``control``, ``plan`` of a rollout event."""
     index = origin.get("map_index")
     return HistoryEvent(
         seq=seq,
@@ -165,6 +183,7 @@ def new_event(
         approved_by=_opt_str(origin.get("approved_by")) or None,
         map_index=int(index) if index is not None and int(index) >= 0 else None,
         status=PENDING,
+        **rollout,
     )
 
 

@@ -138,8 +138,13 @@ def raw_probes(tmp_path_factory) -> dict[str, dict]:
     return {name: _probe(tmp_path_factory, [name], prime=False)["files"][name] for name in DAG_FILES}
 
 
-def test_the_three_reference_dags_exist():
-    assert DAG_FILES == ["mlops_continuous_training.py", "mlops_drift_monitor.py", "mlops_rollback.py"]
+def test_the_reference_dags_exist():
+    assert DAG_FILES == [
+        "mlops_continuous_training.py",
+        "mlops_deploy.py",
+        "mlops_drift_monitor.py",
+        "mlops_rollback.py",
+    ]
 
 
 def test_dag_files_import_nothing_heavy_themselves(probe):
@@ -156,7 +161,12 @@ def test_each_dag_file_parses_without_heavy_modules_in_a_fresh_interpreter(raw_p
 
 def test_dagbag_has_no_import_errors(probe):
     assert probe["import_errors"] == {}
-    assert sorted(probe["dags"]) == ["mlops_continuous_training", "mlops_drift_monitor", "mlops_rollback"]
+    assert sorted(probe["dags"]) == [
+        "mlops_continuous_training",
+        "mlops_deploy",
+        "mlops_drift_monitor",
+        "mlops_rollback",
+    ]
 
 
 def test_every_dag_is_documented_tagged_and_not_catching_up(probe):
@@ -249,3 +259,41 @@ def test_rollback_is_manual_with_model_and_optional_version(probe):
     assert dag["param_defaults"]["version"] is None
     assert dag["params"]["version"]["pattern"] == "^([1-9][0-9]{0,8})?$"
     assert dag["tasks"]["rollback"]["type"] == "RollbackModelOperator"
+
+
+def test_deploy_starts_on_the_promotion_or_daily_and_its_form_holds_no_target(probe):
+    dag = probe["dags"]["mlops_deploy"]
+    assert dag["schedule"] == "AssetOrTimeSchedule"
+    assert dag["asset_uris"] == ["x-mlflow://churn@challenger", "x-mlflow://churn@champion"]
+    assert dag["cron"] == "0 7 * * *"
+    params = dag["params"]
+    # choices among what the DAG file allows; the target, its endpoint and identities are not here
+    assert set(params) == {"steps", "bake_minutes", "require_approval", "abort", "reason"}
+    assert params["steps"]["enum"][0] == "10,50,100"
+    assert params["bake_minutes"]["minimum"] >= 0 and params["bake_minutes"]["maximum"] == 7 * 24 * 60
+    assert dag["param_defaults"]["abort"] is False
+
+    tasks = dag["tasks"]
+    # the conf may hold the form's params only: checked before anything moves
+    assert tasks["check_form"]["downstream"] == ["start_canary"]
+    assert tasks["start_canary"]["type"] == "StartCanaryOperator"
+    assert tasks["start_canary"]["downstream"] == ["analyse"]
+    assert tasks["analyse"]["type"] == "CanaryAnalysisOperator"
+    assert tasks["analyse"]["trigger_rule"] == "none_failed"  # a skipped start still analyses
+    assert tasks["analyse"]["downstream"] == ["decide_rollout"]
+    assert tasks["decide_rollout"]["downstream"] == [
+        "abort",
+        "no_approval_needed",
+        "request_approval",
+        "step",
+    ]
+    assert tasks["request_approval"]["type"] == "ApprovalOperator"
+    assert tasks["request_approval"]["defaults"] == ["Reject"]  # no answer never gives full traffic
+    assert tasks["promote"]["type"] == "PromoteCanaryOperator"
+    assert tasks["step"]["type"] == "CanaryStepOperator"
+    assert tasks["abort"]["type"] == "AbortCanaryOperator"
+    # a step or promotion that fails for good aborts the canary
+    assert tasks["recover"]["type"] == "AbortCanaryOperator"
+    assert tasks["recover"]["trigger_rule"] == "one_failed"
+    assert tasks["score"]["type"] == "BatchScoreOperator"
+    assert tasks["score"]["trigger_rule"] == "all_done"

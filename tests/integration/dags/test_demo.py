@@ -76,7 +76,8 @@ def test_drift_is_detected_only_in_the_drifted_window(demo):
     assert "x-mlops://drift/churn" in monitor_runs[1]["asset_events"]
     # one retraining, and only after the drifted window
     training = [r["step"] for r in s["runs"] if r["dag_id"] == "mlops_continuous_training"]
-    assert training == ["1-initial-training", "4-retraining"]
+    # (then the deployment act's deliberately worse candidate, forced: not a monitoring trigger)
+    assert training == ["1-initial-training", "4-retraining", "5-forced-candidate"]
     assert runs["2-monitor-" + clean["date"]]["tasks"]["data_drift"] == "skipped"
     assert runs["3-monitor-" + drifted["date"]]["tasks"]["data_drift"] == "success"
 
@@ -177,3 +178,43 @@ def test_a_rejected_candidate_is_not_promoted_unless_forced(demo):
     assert last["action"] == "promote" and str(last["version"]) == new
     assert last["forced"] is True and last["approved_by"] == "lead"
     assert "forced" in last["reason"] and "reject" in last["reason"]
+
+
+def test_the_deployment_act_ramps_the_retrained_version_and_rolls_back_the_worse_one(demo):
+    s, out = demo.summary, demo.stdout
+    new, forced = s["retrained_version"], s["deployment"]["forced"]
+    assert "mlops_deploy (batch target, daily)" in out
+    assert f"canary started: v{new} on 10 % of the customers" in out
+    assert "The canary rollouts day by day" in out and "@canary history" in out
+    # the worse candidate was rejected by its evaluation and forced to @challenger
+    assert forced["decision"] == "reject" and forced["challenger"] == forced["version"]
+    assert forced["accuracy"] < forced["champion_accuracy"]
+
+    days = s["deployment"]["days"]
+    moves = [m for day in days for m in day["moves"]]
+    assert moves == ["start_canary", "promote", "start_canary", "abort"]  # the demo's plan: 10,100
+    started = next(d for d in days if "start_canary" in d["moves"])
+    assert started["arms"]["canary"]["version"] == new
+    assert (
+        0.07
+        < started["arms"]["canary"]["rows"]
+        / (started["arms"]["control"]["rows"] + started["arms"]["canary"]["rows"])
+        < 0.13
+    )
+    rolled_back = next(d for d in days if "abort" in d["moves"])
+    assert rolled_back["verdict"] == "rollback"
+    assert any("worse than the control" in r for r in rolled_back["reasons"])
+    # traffic returned to the champion at once: that day's batch is all champion
+    assert set(rolled_back["arms"]) == {"control"} and rolled_back["arms"]["control"]["version"] == new
+
+    events = [
+        (e["action"], str(e["version"]), e["share"]) for e in s["canary_history"] if e["status"] == "done"
+    ]
+    assert events == [
+        ("canary_start", new, 10.0),
+        ("canary_complete", new, 100.0),
+        ("canary_start", forced["version"], 10.0),
+        ("canary_abort", forced["version"], 0.0),
+    ]
+    # the champion moved once by the canary, never to the worse candidate
+    assert [str(e["version"]) for e in s["history"] if e["action"] == "promote"] == [s["first_champion"], new]

@@ -1,0 +1,1 @@
+"""Where models serve: deployment targets behind one interface (batch, SageMaker, Vertex AI, Azure ML)."""
