@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import ENDPOINT_OUTCOME_KEYS, EndpointTarget
-from airflow_mlops.deploy.traffic import name_prefix, resource_name, traffic_of, versions_by_name
+from airflow_mlops.deploy.traffic import (
+    name_prefix,
+    resource_name,
+    traffic_of,
+    traffic_versions,
+    versions_by_name,
+)
 from airflow_mlops.exceptions import DataInputError, MlopsError
 
 if TYPE_CHECKING:
@@ -237,7 +243,7 @@ class SageMakerTarget(EndpointTarget):
     # ------------------------------------------------------------------ serving
 
     def prepare(self, traffic: Traffic) -> None:
-        wanted = [v for v in (traffic.control, traffic.canary) if v is not None]
+        wanted = traffic_versions(traffic)
         if not wanted:
             raise MlopsError(
                 f"nothing to serve on SageMaker endpoint {self.endpoint}: the traffic names no version"
@@ -331,7 +337,7 @@ class SageMakerTarget(EndpointTarget):
         if status != "InService":
             raise MlopsError(f"{where} is {status}: {described.get('FailureReason') or 'no reason given'}")
         hosted = {v for v in self._variants(described).values() if v}
-        missing = sorted(set(traffic.weights()) - hosted)
+        missing = sorted(set(traffic_versions(traffic)) - hosted)
         if missing:
             raise MlopsError(
                 f"{where} is InService but hosts no variant for version(s) {missing}: its update was "

@@ -60,6 +60,12 @@ def versions_by_name(names: Any, prefix: str) -> dict[str, str]:
     return found
 
 
+def traffic_versions(traffic: Traffic) -> list[str]:
+    """The versions an endpoint must host for ``traffic``: the control and the canary, even at a
+    share of 0 (a canary is deployed before it takes traffic)."""
+    return [v for v in dict.fromkeys((traffic.control, traffic.canary)) if v is not None]
+
+
 def whole_percents(traffic: Traffic) -> dict[str, int]:
     """``{version: percent}`` in whole percents that sum to 100 (Vertex AI and Azure ML take only
     whole percents): the largest remainders round up, a tie goes to the control (the safe side),
