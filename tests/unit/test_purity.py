@@ -1,4 +1,4 @@
-"""Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend modules import
+"""Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend/deploy modules
 nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ HEAVY = (
     "airflow.providers.openlineage.extractors",
     "airflow.providers.openlineage.plugins",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "deploy")
 
 
 def _modules() -> list[str]:
