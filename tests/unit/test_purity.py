@@ -1,5 +1,5 @@
 """Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend/deploy modules
-nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
+import nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
 
 from __future__ import annotations
 
