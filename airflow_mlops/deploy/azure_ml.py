@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
     from airflow_mlops.hooks.azure_ml import AzureMLHook
-    from airflow_mlops.hooks.mlflow import MlflowHook
 
 # Online deployment names: 3-32 characters, a letter first, then letters, digits and hyphens.
 MAX_NAME = 32
@@ -97,15 +96,8 @@ class AzureMLTarget(EndpointTarget):
     requires = ("azure.ai.ml",)
     config_keys = _CONFIG_KEYS
 
-    def __init__(
-        self,
-        config: dict[str, Any] | None,
-        log: logging.Logger,
-        *,
-        model_name: str,
-        mlflow: MlflowHook | None = None,
-    ) -> None:
-        super().__init__(config, log, model_name=model_name, mlflow=mlflow)
+    def __init__(self, config: dict[str, Any] | None, log: logging.Logger, **kwargs: Any) -> None:
+        super().__init__(config, log, **kwargs)
         self.require("endpoint_name")
         self.endpoint_name = str(self.config["endpoint_name"])
         if "{version}" not in str(self.config.get("model", DEFAULT_MODEL)):
@@ -116,7 +108,7 @@ class AzureMLTarget(EndpointTarget):
             raise ValueError("target_config: a scoring script needs both 'code_path' and 'scoring_script'")
         if int(self.config.get("instance_count", 1)) < 1:
             raise ValueError("target_config['instance_count'] must be at least 1")
-        self.prefix = name_prefix(self.config, model_name, MAX_NAME)
+        self.prefix = name_prefix(self.config, self.model_name, MAX_NAME)
         self.conn_id: str = self.config.get("azure_ml_conn_id", "azure_ml_default")
 
     @cached_property
@@ -193,10 +185,7 @@ class AzureMLTarget(EndpointTarget):
         endpoint = self.endpoint()
         ours = versions_by_name(dict(endpoint.traffic or {}), self.prefix)
         weights = {ours.get(name, name): float(p) for name, p in (endpoint.traffic or {}).items()}
-        try:
-            return traffic_of(weights, self.where)
-        except ValueError as err:
-            raise MlopsError(str(err)) from err
+        return traffic_of(weights, self.where)
 
     # ------------------------------------------------------------------ serving
 

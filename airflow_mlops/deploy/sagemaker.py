@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    from airflow_mlops.hooks.mlflow import MlflowHook
 
 # SageMaker names (models, variants, endpoint configs): [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 MAX_NAME = 63
@@ -101,15 +100,8 @@ class SageMakerTarget(EndpointTarget):
     requires = ("airflow.providers.amazon.aws.hooks.sagemaker",)
     config_keys = _CONFIG_KEYS
 
-    def __init__(
-        self,
-        config: dict[str, Any] | None,
-        log: logging.Logger,
-        *,
-        model_name: str,
-        mlflow: MlflowHook | None = None,
-    ) -> None:
-        super().__init__(config, log, model_name=model_name, mlflow=mlflow)
+    def __init__(self, config: dict[str, Any] | None, log: logging.Logger, **kwargs: Any) -> None:
+        super().__init__(config, log, **kwargs)
         self.require("endpoint_name", "role_arn", "image_uri", "model_data")
         self.endpoint = str(self.config["endpoint_name"])
         if "{version}" not in str(self.config["model_data"]):
@@ -125,7 +117,7 @@ class SageMakerTarget(EndpointTarget):
                 f"target_config['alarms'] must be a list of CloudWatch alarm names, got {alarms!r}"
             )
         self.alarm_names: list[str] = list(alarms)
-        self.prefix = name_prefix(self.config, model_name, MAX_NAME)
+        self.prefix = name_prefix(self.config, self.model_name, MAX_NAME)
         self.aws_conn_id: str | None = self.config.get("aws_conn_id", "aws_default")
 
     @cached_property
@@ -235,10 +227,7 @@ class SageMakerTarget(EndpointTarget):
         described = self.describe()
         if described is None:
             return Traffic(None)
-        try:
-            return traffic_of(self._weights(described), f"SageMaker endpoint {self.endpoint}")
-        except ValueError as err:
-            raise MlopsError(str(err)) from err
+        return traffic_of(self._weights(described), f"SageMaker endpoint {self.endpoint}")
 
     # ------------------------------------------------------------------ serving
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import version_of
+from airflow_mlops.exceptions import MlopsError
 
 # room left after the prefix for "-v<version>" (a registry version has at most 7 digits here)
 _VERSION_ROOM = 9
@@ -92,13 +93,13 @@ def traffic_of(weights: Mapping[str, float], where: str) -> Traffic:
     SageMaker's are; zero weights ignored). With two versions the older one is called the control
     (an endpoint does not know which is the canary; :meth:`Traffic.weights` compares the same).
 
-    :raises ValueError: more than two versions take traffic, naming ``where``.
+    :raises MlopsError: more than two versions take traffic, naming ``where``.
     """
     serving = {v: float(w) for v, w in weights.items() if w and float(w) > 0}
     if not serving:
         return Traffic(None)
     if len(serving) > 2:
-        raise ValueError(
+        raise MlopsError(
             f"{where} sends traffic to {len(serving)} versions {serving}; a canary has two at most"
         )
     if len(serving) == 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.backends.vertex_ai import google_hook, google_project
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import ENDPOINT_OUTCOME_KEYS, EndpointTarget
 from airflow_mlops.deploy.traffic import (
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service import EndpointServiceHook
     from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
 
-    from airflow_mlops.hooks.mlflow import MlflowHook
 
 DEFAULT_REGION = "us-central1"
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
@@ -100,15 +100,8 @@ class VertexAITarget(EndpointTarget):
     requires = ("airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service",)
     config_keys = _CONFIG_KEYS
 
-    def __init__(
-        self,
-        config: dict[str, Any] | None,
-        log: logging.Logger,
-        *,
-        model_name: str,
-        mlflow: MlflowHook | None = None,
-    ) -> None:
-        super().__init__(config, log, model_name=model_name, mlflow=mlflow)
+    def __init__(self, config: dict[str, Any] | None, log: logging.Logger, **kwargs: Any) -> None:
+        super().__init__(config, log, **kwargs)
         self.require("endpoint_id", "artifact_uri", "serving_container_image_uri")
         self.endpoint_id = str(self.config["endpoint_id"]).rpartition("/")[2]
         if not str(self.config["artifact_uri"]).startswith("gs://") or "{version}" not in str(
@@ -125,7 +118,7 @@ class VertexAITarget(EndpointTarget):
                 "target_config: 'min_replica_count' must be at least 1 and at most 'max_replica_count', "
                 f"got {self.min_replicas} and {self.max_replicas}"
             )
-        self.prefix = name_prefix(self.config, model_name, MAX_NAME)
+        self.prefix = name_prefix(self.config, self.model_name, MAX_NAME)
         self.conn_id: str = self.config.get("gcp_conn_id", "google_cloud_default")
         self.region: str = self.config.get("region", DEFAULT_REGION)
 
@@ -133,27 +126,17 @@ class VertexAITarget(EndpointTarget):
     def hook(self) -> EndpointServiceHook:
         from airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service import EndpointServiceHook
 
-        return EndpointServiceHook(
-            gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain")
-        )
+        return google_hook(EndpointServiceHook, self.conn_id, self.config)
 
     @cached_property
     def models(self) -> ModelServiceHook:
         from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
 
-        return ModelServiceHook(
-            gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain")
-        )
+        return google_hook(ModelServiceHook, self.conn_id, self.config)
 
     @cached_property
     def project(self) -> str:
-        project = self.config.get("project_id") or self.hook.project_id
-        if not project:
-            raise ValueError(
-                "no Google Cloud project: set target_config['project_id'] or the project of connection "
-                f"{self.conn_id!r}"
-            )
-        return project
+        return google_project(self.config, self.hook, self.conn_id, "target_config")
 
     @property
     def where(self) -> str:
@@ -233,10 +216,7 @@ class VertexAITarget(EndpointTarget):
         endpoint = self.endpoint()
         deployed = self._deployed(endpoint)
         weights = {deployed.get(i, i): float(p) for i, p in dict(endpoint.traffic_split).items()}
-        try:
-            return traffic_of(weights, self.where)
-        except ValueError as err:
-            raise MlopsError(str(err)) from err
+        return traffic_of(weights, self.where)
 
     # ------------------------------------------------------------------ serving
 

@@ -144,5 +144,5 @@ def test_traffic_round_trips_through_weights():
 
 
 def test_three_serving_versions_are_named():
-    with pytest.raises(ValueError, match="endpoint e sends traffic to 3 versions"):
+    with pytest.raises(MlopsError, match="endpoint e sends traffic to 3 versions"):
         traffic_of({"1": 50.0, "2": 25.0, "3": 25.0}, "endpoint e")

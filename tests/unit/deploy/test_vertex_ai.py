@@ -5,7 +5,6 @@ long-running operations they return)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from unittest import mock
 
@@ -14,6 +13,7 @@ import pytest
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import get_target
 from airflow_mlops.exceptions import MlopsError
+from tests.helpers.gcp import fake_google_auth
 
 PROJECT = "mlops-project"
 REGION = "europe-west4"
@@ -135,17 +135,9 @@ class FakeVertexEndpoint:
 def fake(monkeypatch):
     from airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service import EndpointServiceHook
     from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
-    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
-    from google.auth.credentials import AnonymousCredentials
 
     fake = FakeVertexEndpoint()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
-        json.dumps({"conn_type": "google_cloud_platform", "extra": {"project": PROJECT}}),
-    )
-    monkeypatch.setattr(
-        GoogleBaseHook, "get_credentials_and_project_id", lambda self: (AnonymousCredentials(), PROJECT)
-    )
+    fake_google_auth(monkeypatch, PROJECT)
     monkeypatch.setattr(
         EndpointServiceHook, "get_endpoint_service_client", lambda self, region=None: fake.client
     )
