@@ -255,7 +255,10 @@ class SageMakerTarget(EndpointTarget):
             return
         hosted = {v for v in self._variants(described).values() if v}
         status = described.get("EndpointStatus")
-        if set(wanted) <= hosted:
+        current = self._weights(described)
+        missing = [v for v in wanted if v not in hosted]
+        idle = sorted(v for v in hosted if v not in wanted and not current.get(v))
+        if not missing and not idle:
             self.log.info(
                 "SageMaker endpoint %s already hosts v%s (%s): nothing to prepare",
                 self.endpoint,
@@ -272,18 +275,19 @@ class SageMakerTarget(EndpointTarget):
             )
             return
         # what serves keeps its weight while the new variants come up with none
-        current = self._weights(described)
         initial = {v: current.get(v, 0.0) for v in wanted}
         if not any(initial.values()):
             initial = {v: traffic.weights().get(v, 0.0) for v in wanted}
         config = self._ensure_endpoint_config(initial, wanted)
         self.log.info(
             "Updating SageMaker endpoint %s to configuration %s: variants %s with weights %s "
-            "(the variants of other versions are removed)",
+            "(added: %s; removed, serving nothing: %s)",
             self.endpoint,
             config,
             [resource_name(self.prefix, v) for v in wanted],
             initial,
+            [f"v{v}" for v in missing] or "-",
+            [f"v{v}" for v in idle] or "-",
         )
         self.hook.update_endpoint(
             {

@@ -198,8 +198,18 @@ def test_canary_on_endpoint_variants_rolls_back_when_an_alarm_fires(aws, tmp_pat
     assert _weights(aws) == {"churn-model-v1": 100.0, "churn-model-v2": 0.0}
     assert target.serving() == Traffic("1")
 
-    # 6. the next canary replaces the rolled-back variant; v1 keeps serving meanwhile
+    # 6. aligning the endpoint with the champion drops the idle variant (billed while it stays)
     aws.finish_on_describe = False
+    target.prepare(Traffic("1"))
+    assert target.variant_versions() == {"churn-model-v1": "1"}
+    assert _weights(aws) == {"churn-model-v1": 100.0}
+    target.prepare(Traffic("1"))  # the update runs: nothing more
+    assert len(aws.updates) == 2
+    aws.finish()
+    target.prepare(Traffic("1"))  # done: nothing to prepare
+    assert len(aws.updates) == 2
+
+    # 7. the next canary adds its variant; v1 keeps serving meanwhile
     target.prepare(Traffic("1", "3", 0.0))
     assert target.variant_versions() == {"churn-model-v1": "1", "churn-model-v3": "3"}
     assert _weights(aws) == {"churn-model-v1": 100.0, "churn-model-v3": 0.0}
