@@ -5,6 +5,7 @@ pollers they return)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from unittest import mock
@@ -46,7 +47,8 @@ class FakeOnlineEndpoint:
         self.endpoints.get.side_effect = self._get_endpoint
         self.endpoints.begin_create_or_update.side_effect = self._update_endpoint
         self.ops = mock.create_autospec(OnlineDeploymentOperations, instance=True)
-        self.ops.list.side_effect = lambda endpoint_name, **_: list(self.deployments.values())
+        self.ops.list.side_effect = self._list
+        self.finish_when_listed = False  # changes end once seen running (for the trigger)
         self.ops.begin_create_or_update.side_effect = self._create
         self.ops.begin_delete.side_effect = self._delete
 
@@ -55,6 +57,14 @@ class FakeOnlineEndpoint:
         poller = mock.create_autospec(self._poller_cls, instance=True)
         poller.result.side_effect = lambda *a, **k: self.finish(effect)
         return poller
+
+    def _list(self, endpoint_name, **_):
+        assert endpoint_name == ENDPOINT
+        # the service answers with copies: a state seen now does not change under the caller
+        listed = [copy.copy(d) for d in self.deployments.values()]
+        if self.finish_when_listed:
+            self.finish()
+        return listed
 
     def _get_endpoint(self, name, **_):
         from azure.core.exceptions import ResourceNotFoundError
@@ -195,6 +205,26 @@ def test_foreign_deployment_gets_no_traffic(fake):
     fake.finish()
     target.apply(Traffic("1"))
     assert fake.traffic_updates == [{"blue": 0, "churn-v1": 100}]
+
+
+def test_the_wait_for_a_deployment_is_deferrable(fake):
+    import asyncio
+
+    from airflow_mlops.triggers.deploy import DeploymentTargetTrigger
+
+    target = _target()
+    target.prepare(Traffic("1"))
+    path, kwargs = target.trigger(Traffic("1"), poll_interval=0.01, timeout=30).serialize()
+    assert kwargs["target"] == "azure_ml" and kwargs["config"]["endpoint_name"] == ENDPOINT
+    fake.finish_when_listed = True
+
+    async def first():
+        async for event in DeploymentTargetTrigger(**kwargs).run():
+            return event
+
+    event = asyncio.run(first())
+    assert event.payload["status"] == "success", event.payload
+    assert fake.deployments["churn-v1"].provisioning_state == "Succeeded"
 
 
 def test_failed_deployment_fails_the_wait(fake):

@@ -37,6 +37,7 @@ class FakeVertexEndpoint:
         self.pending: list[tuple[str, object]] = []  # (operation name, effect)
         self.done: list[str] = []
         self.requests: dict[str, list] = {"deploy": [], "undeploy": [], "update": [], "upload": []}
+        self.finish_when_listed = False  # operations end once seen running (for the trigger)
         self.client = mock.create_autospec(EndpointServiceClient, instance=True)
         self.client.endpoint_path.side_effect = EndpointServiceClient.endpoint_path
         self.client.get_endpoint.side_effect = self._get
@@ -104,6 +105,8 @@ class FakeVertexEndpoint:
         assert request["name"] == PATH
         ops = [operations_pb2.Operation(name=n, done=False) for n, _ in self.pending]
         ops += [operations_pb2.Operation(name=n, done=True) for n in self.done]
+        if self.finish_when_listed:
+            self.finish()
         return operations_pb2.ListOperationsResponse(operations=ops)
 
     def _list_models(self, request, **_):
@@ -245,6 +248,28 @@ def test_canary_rollout_on_the_traffic_split(fake):
     assert fake.requests["deploy"][-1]["deployed_model"].display_name == "churn-v3"
     fake.finish()
     assert sorted(d.display_name for d in fake.endpoint.deployed_models) == ["churn-v1", "churn-v3"]
+
+
+def test_the_wait_for_a_deploy_is_deferrable(fake):
+    import asyncio
+
+    from airflow_mlops.triggers.deploy import DeploymentTargetTrigger
+
+    target = _target()
+    target.prepare(Traffic("1"))
+    trigger = target.trigger(Traffic("1"), poll_interval=0.01, timeout=30)
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_mlops.triggers.deploy.DeploymentTargetTrigger"
+    assert kwargs["target"] == "vertex_ai" and kwargs["config"]["endpoint_id"] == ENDPOINT
+    fake.finish_when_listed = True
+
+    async def first():
+        async for event in DeploymentTargetTrigger(**kwargs).run():
+            return event
+
+    event = asyncio.run(first())
+    assert event.payload["status"] == "success", event.payload
+    assert fake.pending == []
 
 
 def test_apply_refuses_a_version_that_is_not_deployed(fake):
