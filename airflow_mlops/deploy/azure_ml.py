@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import ENDPOINT_OUTCOME_KEYS, EndpointTarget
 from airflow_mlops.deploy.traffic import (
+    change_in_turn,
     name_prefix,
     resource_name,
     traffic_of,
@@ -212,33 +213,25 @@ class AzureMLTarget(EndpointTarget):
         hosted = {v: name for name, v in ours.items() if v}
         served = endpoint.traffic or {}
         idle = [name for name, v in ours.items() if v and v not in wanted and not served.get(name)]
-        pollers = []
-        for name in idle:
-            self.log.info(
-                "Deleting deployment %s (v%s) of %s: it serves nothing and the rollout does not need it",
-                name,
-                ours[name],
-                self.where,
+        changes = [
+            (
+                f"deleting deployment {name} (v{ours[name]}): it serves nothing and the rollout does not need it",
+                lambda name=name: self.client.online_deployments.begin_delete(
+                    name=name, endpoint_name=self.endpoint_name
+                ),
             )
-            pollers.append(
-                self.client.online_deployments.begin_delete(name=name, endpoint_name=self.endpoint_name)
-            )
+            for name in idle
+        ]
         for version in (v for v in wanted if v not in hosted):
             deployment = self.deployment(version)
-            self.log.info(
-                "Creating deployment %s of %s (model %s) on %s x %s with no traffic",
-                deployment.name,
-                self.where,
-                deployment.model,
-                deployment.instance_count,
-                deployment.instance_type,
+            changes.append(
+                (
+                    f"creating deployment {deployment.name} (model {deployment.model}) on "
+                    f"{deployment.instance_count} x {deployment.instance_type} with no traffic",
+                    lambda d=deployment: self.client.online_deployments.begin_create_or_update(d),
+                )
             )
-            pollers.append(self.client.online_deployments.begin_create_or_update(deployment))
-        # one change of the endpoint at a time; the last one is waited for by ready()
-        for poller in pollers[:-1]:
-            poller.result()
-        if not pollers:
-            self.log.info("%s already hosts v%s: nothing to prepare", self.where, ", v".join(wanted))
+        change_in_turn(changes, self.log, self.where, wanted)
 
     def ready(self, traffic: Traffic) -> tuple[bool, str]:
         endpoint = self.endpoint()

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import version_of
 from airflow_mlops.exceptions import MlopsError
+
+if TYPE_CHECKING:
+    import logging
 
 # room left after the prefix for "-v<version>" (a registry version has at most 7 digits here)
 _VERSION_ROOM = 9
@@ -111,3 +114,19 @@ def traffic_of(weights: Mapping[str, float], where: str) -> Traffic:
 
 def _version_key(version: str) -> tuple[int, int, str]:
     return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
+
+
+def change_in_turn(
+    changes: list[tuple[str, Callable[[], Any]]], log: logging.Logger, where: str, wanted: list[str]
+) -> None:
+    """Make an endpoint's changes (``(what, start)``: ``start()`` returns a long-running operation
+    or poller) one at a time, as the endpoint takes them: each is waited for (``result()``) before
+    the next starts, but the last one, which ``ready()`` waits for in the triggerer."""
+    if not changes:
+        log.info("%s already hosts v%s: nothing to prepare", where, ", v".join(wanted))
+        return
+    for i, (what, start) in enumerate(changes):
+        log.info("%s: %s", where, what)
+        operation = start()
+        if i < len(changes) - 1:
+            operation.result()

@@ -17,6 +17,7 @@ from airflow_mlops.backends.vertex_ai import google_hook, google_project
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import ENDPOINT_OUTCOME_KEYS, EndpointTarget
 from airflow_mlops.deploy.traffic import (
+    change_in_turn,
     name_prefix,
     resource_name,
     traffic_of,
@@ -238,49 +239,40 @@ class VertexAITarget(EndpointTarget):
         split = dict(endpoint.traffic_split)
         idle = [i for i, v in deployed.items() if v not in wanted and not split.get(i)]
         missing = [v for v in wanted if v not in by_version]
-        operations = []
-        for deployed_id in idle:
-            self.log.info(
-                "Undeploying %s (v%s) from %s: it serves nothing and the rollout does not need it",
-                resource_name(self.prefix, deployed[deployed_id]),
-                deployed[deployed_id],
-                self.where,
-            )
-            operations.append(
-                self.hook.undeploy_model(
+        changes = [
+            (
+                f"undeploying {resource_name(self.prefix, deployed[i])} (v{deployed[i]}): it serves nothing "
+                "and the rollout does not need it",
+                lambda i=i: self.hook.undeploy_model(
                     project_id=self.project,
                     region=self.region,
                     endpoint=self.endpoint_id,
-                    deployed_model_id=deployed_id,
-                )
+                    deployed_model_id=i,
+                ),
             )
+            for i in idle
+        ]
         for version in missing:
-            model = self._ensure_model(version)
             # an empty endpoint serves the control at once; a version joining one serves nothing yet
             first = {"0": 100} if not split and version == traffic.control else None
-            self.log.info(
-                "Deploying %s (v%s) on %s with %s traffic on %s x %s",
-                model,
-                version,
-                self.where,
-                "all" if first else "no",
-                self.min_replicas,
-                self.config.get("machine_type", DEFAULT_MACHINE_TYPE),
-            )
-            operations.append(
-                self.hook.deploy_model(
-                    project_id=self.project,
-                    region=self.region,
-                    endpoint=self.endpoint_id,
-                    deployed_model=self.deployed_model(version, model),
-                    traffic_split=first,
+            changes.append(
+                (
+                    f"deploying {resource_name(self.prefix, version)} (v{version}) with "
+                    f"{'all' if first else 'no'} traffic on {self.min_replicas} x "
+                    f"{self.config.get('machine_type', DEFAULT_MACHINE_TYPE)}",
+                    lambda v=version, first=first: self._deploy(v, first),
                 )
             )
-        # one change of the endpoint at a time; the last one is waited for by ready()
-        for operation in operations[:-1]:
-            operation.result()
-        if not operations:
-            self.log.info("%s already hosts v%s: nothing to prepare", self.where, ", v".join(wanted))
+        change_in_turn(changes, self.log, self.where, wanted)
+
+    def _deploy(self, version: str, traffic_split: dict[str, int] | None) -> Any:
+        return self.hook.deploy_model(
+            project_id=self.project,
+            region=self.region,
+            endpoint=self.endpoint_id,
+            deployed_model=self.deployed_model(version, self._ensure_model(version)),
+            traffic_split=traffic_split,
+        )
 
     def _ensure_model(self, version: str) -> str:
         """The resource name of ``version``'s Vertex AI model, uploaded if there is none."""

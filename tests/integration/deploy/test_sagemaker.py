@@ -8,7 +8,6 @@ configuration's variants and stays ``Updating`` until the test (or the first des
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from types import SimpleNamespace
 
@@ -18,6 +17,7 @@ import pytest
 from airflow_mlops.core.canary import ROLLBACK, RolloutPlan, Traffic, analyse
 from airflow_mlops.exceptions import DataInputError, MlopsError
 from tests.helpers.aws import ACCOUNT, REGION, moto_server
+from tests.helpers.triggers import first_event
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +160,7 @@ def test_canary_on_endpoint_variants_rolls_back_when_an_alarm_fires(aws, tmp_pat
     trigger = target.trigger(start, poll_interval=0.01, timeout=30)
     assert isinstance(trigger, DeploymentTargetTrigger)
     path, kwargs = trigger.serialize()
-    event = asyncio.run(_first(DeploymentTargetTrigger(**kwargs).run()))
+    event = first_event(DeploymentTargetTrigger(**kwargs))
     assert event.payload["status"] == "success", event.payload
     assert target.ready(start)[0]
     assert target.variant_versions() == {"churn-model-v1": "1", "churn-model-v2": "2"}
@@ -226,9 +226,3 @@ def test_apply_refuses_a_version_the_endpoint_does_not_host(aws):
 def test_missing_alarm_is_an_error_naming_the_setting(aws):
     with pytest.raises(DataInputError, match=r"target_config\['alarms'\].*\['no-such-alarm'\]"):
         _target(alarms=[ALARM, "no-such-alarm"]).alarms()
-
-
-async def _first(agen):
-    async for event in agen:
-        return event
-    raise AssertionError("the trigger fired no event")

@@ -15,6 +15,7 @@ import pytest
 from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import get_target
 from airflow_mlops.exceptions import MlopsError
+from tests.helpers.triggers import first_event
 
 SUB, RG, WS = "00000000-1111-2222-3333-444444444444", "rg-ml", "ws-ml"
 CONN = {
@@ -81,12 +82,14 @@ class FakeOnlineEndpoint:
         return self._poller(lambda: setattr(self.endpoint, "_provisioning_state", "Succeeded"))
 
     def _create(self, deployment, **_):
+        assert not self.pending, "the endpoint takes one change at a time"
         self.created.append(deployment)
         deployment._provisioning_state = "Creating"
         self.deployments[deployment.name] = deployment
         return self._poller(lambda: setattr(deployment, "_provisioning_state", "Succeeded"))
 
     def _delete(self, name, endpoint_name, **_):
+        assert not self.pending, "the endpoint takes one change at a time"
         assert endpoint_name == ENDPOINT
         self.deleted.append(name)
         self.deployments[name]._provisioning_state = "Deleting"
@@ -208,8 +211,6 @@ def test_foreign_deployment_gets_no_traffic(fake):
 
 
 def test_the_wait_for_a_deployment_is_deferrable(fake):
-    import asyncio
-
     from airflow_mlops.triggers.deploy import DeploymentTargetTrigger
 
     target = _target()
@@ -217,12 +218,7 @@ def test_the_wait_for_a_deployment_is_deferrable(fake):
     path, kwargs = target.trigger(Traffic("1"), poll_interval=0.01, timeout=30).serialize()
     assert kwargs["target"] == "azure_ml" and kwargs["config"]["endpoint_name"] == ENDPOINT
     fake.finish_when_listed = True
-
-    async def first():
-        async for event in DeploymentTargetTrigger(**kwargs).run():
-            return event
-
-    event = asyncio.run(first())
+    event = first_event(DeploymentTargetTrigger(**kwargs))
     assert event.payload["status"] == "success", event.payload
     assert fake.deployments["churn-v1"].provisioning_state == "Succeeded"
 

@@ -14,6 +14,7 @@ from airflow_mlops.core.canary import Traffic
 from airflow_mlops.deploy.base import get_target
 from airflow_mlops.exceptions import MlopsError
 from tests.helpers.gcp import fake_google_auth
+from tests.helpers.triggers import first_event
 
 PROJECT = "mlops-project"
 REGION = "europe-west4"
@@ -67,6 +68,7 @@ class FakeVertexEndpoint:
         return operation
 
     def _deploy(self, request, **_):
+        assert not self.pending, "the endpoint takes one change at a time"
         from google.cloud.aiplatform_v1.types import DeployedModel
 
         self.requests["deploy"].append(request)
@@ -83,6 +85,7 @@ class FakeVertexEndpoint:
         return self._operation(effect)
 
     def _undeploy(self, request, **_):
+        assert not self.pending, "the endpoint takes one change at a time"
         self.requests["undeploy"].append(request)
 
         def effect():
@@ -251,8 +254,6 @@ def test_canary_rollout_on_the_traffic_split(fake):
 
 
 def test_the_wait_for_a_deploy_is_deferrable(fake):
-    import asyncio
-
     from airflow_mlops.triggers.deploy import DeploymentTargetTrigger
 
     target = _target()
@@ -262,12 +263,7 @@ def test_the_wait_for_a_deploy_is_deferrable(fake):
     assert path == "airflow_mlops.triggers.deploy.DeploymentTargetTrigger"
     assert kwargs["target"] == "vertex_ai" and kwargs["config"]["endpoint_id"] == ENDPOINT
     fake.finish_when_listed = True
-
-    async def first():
-        async for event in DeploymentTargetTrigger(**kwargs).run():
-            return event
-
-    event = asyncio.run(first())
+    event = first_event(DeploymentTargetTrigger(**kwargs))
     assert event.payload["status"] == "success", event.payload
     assert fake.pending == []
 
