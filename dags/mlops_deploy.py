@@ -64,11 +64,11 @@ ID_COLUMN = os.environ.get("MLOPS_ID_COLUMN", "customer_id")
 """The entity id: the batch target puts each entity on an arm by its hash."""
 TARGET_CONFIGS: dict[str, dict] = {
     "batch": {"predictions": f"{DATA_ROOT}/predictions", "id_column": ID_COLUMN},
-    # e.g. {"endpoint_name": "churn", "execution_role_arn": ..., "image_uri": ..., "model_data_prefix":
-    #       "s3://bucket/models", "alarms": ["churn-5xx", "churn-latency"]}
+    # e.g. {"endpoint_name": "churn", "role_arn": ..., "image_uri": ...,
+    #       "model_data": "s3://bucket/models/churn/{version}/model.tar.gz", "alarms": ["churn-5xx", "churn-latency"]}
     "sagemaker": json.loads(os.environ.get("MLOPS_SAGEMAKER_DEPLOY_CONFIG", "{}")),
-    # e.g. {"project_id": ..., "region": "europe-west1", "endpoint_id": "1234", "artifact_root": "gs://...",
-    #       "serving_container_image_uri": ...}
+    # e.g. {"project_id": ..., "region": "europe-west1", "endpoint_id": "1234",
+    #       "artifact_uri": "gs://bucket/models/churn/{version}", "serving_container_image_uri": ...}
     "vertex_ai": json.loads(os.environ.get("MLOPS_VERTEX_AI_DEPLOY_CONFIG", "{}")),
     # e.g. {"endpoint_name": "churn", "instance_type": "Standard_DS3_v2"}
     "azure_ml": json.loads(os.environ.get("MLOPS_AZURE_ML_DEPLOY_CONFIG", "{}")),

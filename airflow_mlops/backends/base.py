@@ -326,9 +326,11 @@ def form_keys_schema(names: Iterable[str] = BACKENDS, keys: Iterable[str] | None
 # ---------------------------------------------------------------------- helpers
 
 
-def check_config_keys(config: Mapping[str, Any], valid: frozenset[str], service: str) -> None:
-    """Refuse ``backend_config`` keys the backend does not know, naming them, the closest valid
-    key, and every valid key."""
+def check_config_keys(
+    config: Mapping[str, Any], valid: frozenset[str], service: str, setting: str = "backend_config"
+) -> None:
+    """Refuse keys of ``setting`` (``backend_config``, a target's ``target_config``) that the
+    service does not know, naming them, the closest valid key, and every valid key."""
     unknown = sorted(set(config) - valid)
     if not unknown:
         return
@@ -336,7 +338,7 @@ def check_config_keys(config: Mapping[str, Any], valid: frozenset[str], service:
         f"{key!r} -> {close[0]!r}" for key in unknown if (close := difflib.get_close_matches(key, valid, 1))
     ]
     hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
-    raise ValueError(f"backend_config: unknown {service} key(s) {unknown}{hint}; valid keys: {sorted(valid)}")
+    raise ValueError(f"{setting}: unknown {service} key(s) {unknown}{hint}; valid keys: {sorted(valid)}")
 
 
 def job_status(remote: str | None, terminal: Mapping[str, str]) -> str:

@@ -82,6 +82,21 @@ def executor_image_for(region: str) -> str:
     return DEFAULT_EXECUTOR_IMAGE.format(prefix=prefix)
 
 
+def google_hook(hook_class: Any, conn_id: str, config: dict[str, Any]) -> Any:
+    """A Google provider hook on ``conn_id``, impersonating ``config['impersonation_chain']``."""
+    return hook_class(gcp_conn_id=conn_id, impersonation_chain=config.get("impersonation_chain"))
+
+
+def google_project(config: dict[str, Any], hook: Any, conn_id: str, setting: str) -> str:
+    """``config['project_id']``, else the project of the connection; an error naming both otherwise."""
+    project = config.get("project_id") or hook.project_id
+    if not project:
+        raise ValueError(
+            f"no Google Cloud project: set {setting}['project_id'] or the project of connection {conn_id!r}"
+        )
+    return project
+
+
 def fuse_path(uri: str) -> str:
     """``gs://bucket/key`` -> ``/gcs/bucket/key`` (Cloud Storage FUSE, mounted in every custom job)."""
     return "/gcs/" + uri[len("gs://") :]
@@ -173,25 +188,17 @@ class VertexAIBackend(TrainingBackend):
     def hook(self) -> CustomJobHook:
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
-        return CustomJobHook(
-            gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain")
-        )
+        return google_hook(CustomJobHook, self.conn_id, self.config)
 
     @cached_property
     def gcs(self) -> GCSHook:
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-        return GCSHook(gcp_conn_id=self.conn_id, impersonation_chain=self.config.get("impersonation_chain"))
+        return google_hook(GCSHook, self.conn_id, self.config)
 
     @cached_property
     def project(self) -> str:
-        project = self.config.get("project_id") or self.hook.project_id
-        if not project:
-            raise ValueError(
-                "no Google Cloud project: set backend_config['project_id'] or the project of connection "
-                f"{self.conn_id!r}"
-            )
-        return project
+        return google_project(self.config, self.hook, self.conn_id, "backend_config")
 
     def _base_output(self, job_name: str) -> str:
         return f"{self.config['staging_bucket'].rstrip('/')}/{job_name}"

@@ -79,7 +79,7 @@ class DeploymentTarget(ABC):
         title = self.title or self.name
         for module in self.requires:
             require_extra(module, f"The {title} deployment target", self.extra or "all")
-        check_config_keys(self.config, self.config_keys, f"{title} target")
+        check_config_keys(self.config, self.config_keys, f"{title} target", "target_config")
 
     # ------------------------------------------------------------------ serving
 

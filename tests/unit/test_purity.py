@@ -1,5 +1,5 @@
-"""Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend modules import
-nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
+"""Parse-time purity: the package, its operator/sensor/hook/trigger/link/backend/deploy modules
+import nothing heavy (DESIGN.md). Checked in a fresh interpreter so nothing else preloads a module."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ HEAVY = (
     "duckdb",
     "sqlglot",
 )
-PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines", "plugins")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "links", "backends", "engines", "plugins", "deploy")
 
 
 def _modules() -> list[str]:

@@ -26,12 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fixtures import REPO, free_port
+from tests.helpers.aws import ACCOUNT, REGION, moto_server
+from tests.helpers.fixtures import REPO
 
 pytestmark = pytest.mark.integration
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 BUCKET = "mlops-train-bucket"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerTraining"
 ENTRYPOINT = REPO / "include" / "training" / "train.py"
@@ -131,7 +130,6 @@ def fake_sagemaker():
     from moto.core.responses import EmptyResult
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
-    from moto.server import ThreadedMotoServer
 
     fake = FakeSageMaker()
     original_create = SageMakerModelBackend.create_training_job
@@ -147,46 +145,22 @@ def fake_sagemaker():
         fake.job(name).training_job_status = "Stopped"
         return EmptyResult()
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    url = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, moto_server(mp, REGION) as url:
         mp.setattr(SageMakerModelBackend, "create_training_job", create_training_job)
         mp.setattr(SageMakerResponse, "stop_training_job", stop_training_job, raising=False)
-        conn = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": url, "region_name": REGION},
-        }
-        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
-        # fsspec (s3fs) reads the data for lineage hashes with the default credential chain
-        for key, value in {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            mp.setenv(key, value)
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            mp.delenv(key, raising=False)
-        server.start()
-        try:
-            import boto3
+        import boto3
 
-            s3 = boto3.client("s3", endpoint_url=url, region_name=REGION)
-            s3.create_bucket(Bucket=BUCKET)
-            rows = ["f1,f2,color,label"] + [
-                f"{i % 7},{(i * 3) % 5},{'rg'[i % 2]},{int(i % 7 > 3)}" for i in range(60)
-            ]
-            s3.put_object(Bucket=BUCKET, Key="data/train.csv", Body="\n".join(rows).encode())
-            s3.put_object(
-                Bucket=BUCKET, Key="data/validation.csv", Body="\n".join(rows[:1] + rows[1:31]).encode()
-            )
-            fake.url = url
-            yield fake
-        finally:
-            server.stop()
+        s3 = boto3.client("s3", endpoint_url=url, region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        rows = ["f1,f2,color,label"] + [
+            f"{i % 7},{(i * 3) % 5},{'rg'[i % 2]},{int(i % 7 > 3)}" for i in range(60)
+        ]
+        s3.put_object(Bucket=BUCKET, Key="data/train.csv", Body="\n".join(rows).encode())
+        s3.put_object(
+            Bucket=BUCKET, Key="data/validation.csv", Body="\n".join(rows[:1] + rows[1:31]).encode()
+        )
+        fake.url = url
+        yield fake
 
 
 def _backend(**config):

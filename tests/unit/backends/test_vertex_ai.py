@@ -17,6 +17,7 @@ import pytest
 
 from airflow_mlops.backends.base import JobHandle, TrainingJobSpec, get_backend
 from airflow_mlops.exceptions import DataInputError, MissingExtraError, TrainingJobFailed
+from tests.helpers.gcp import fake_google_auth
 
 PROJECT = "mlops-project"
 REGION = "europe-west4"
@@ -116,18 +117,9 @@ class FakeVertex:
 def fake(monkeypatch):
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
-    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
-    from google.auth.credentials import AnonymousCredentials
 
     fake = FakeVertex()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
-        json.dumps({"conn_type": "google_cloud_platform", "extra": {"project": PROJECT}}),
-    )
-    # Credentials come from the metadata server / key files in real life: the auth boundary.
-    monkeypatch.setattr(
-        GoogleBaseHook, "get_credentials_and_project_id", lambda self: (AnonymousCredentials(), PROJECT)
-    )
+    fake_google_auth(monkeypatch, PROJECT)
     monkeypatch.setattr(CustomJobHook, "get_job_service_client", lambda self, region=None: fake.client)
     for name in ("upload", "list", "download"):
         monkeypatch.setattr(GCSHook, name, lambda self, *a, _n=name, **kw: getattr(fake, _n)(*a, **kw))
