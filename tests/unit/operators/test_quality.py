@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 
 from airflow_mlops.exceptions import DataInputError, DataQualityGateFailed
-from airflow_mlops.hooks.mlflow import ReportRun
+from airflow_mlops.hooks.mlflow_runs import ReportRun
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.operators.quality import DataQualityGateOperator
 

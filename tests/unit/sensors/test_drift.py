@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_mlops.core import tags
 from airflow_mlops.exceptions import DataInputError, RegistryError
-from airflow_mlops.hooks.mlflow import ReportRun
+from airflow_mlops.hooks.mlflow_runs import ReportRun
 from airflow_mlops.links.mlflow import MlflowRunLink, MlopsReportLink
 from airflow_mlops.sensors.drift import REPORT_NAME, DataDriftSensor
 
