@@ -37,7 +37,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def standalone() -> Iterator[Standalone]:
     shutil.rmtree(FAILURE, ignore_errors=True)  # a previous session's failure must not mislead
     sa = start_standalone()
@@ -47,7 +47,7 @@ def standalone() -> Iterator[Standalone]:
         stop_standalone(sa, keep_logs=bool(_FAILED))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     ensure_system("chromium")
     from playwright.sync_api import sync_playwright

@@ -1,9 +1,9 @@
 """The engines tier: one drift case and one gate case, on a file (pandas), DuckDB, a native
 Postgres and Spark local[2].
 
-Session-scoped and small: one Postgres (Debian's packages, started natively as the e2e tier
-does) and one Spark session (local[2]; Java from the system, installed by tests/e2e/setup.sh when
-missing). The data is made here; the Airflow connections are environment connections, as a
+Package-scoped (torn down when the tier ends: nothing of it outlives the tier) and small: one
+Postgres (Debian's packages, started natively as the e2e tier does) and one Spark session
+(local[2]; Java from the system, installed by tests/e2e/setup.sh when missing). The data is made here; the Airflow connections are environment connections, as a
 deployment's secrets backend would hold them.
 """
 
@@ -70,7 +70,7 @@ def gate_frame(rows: int, seed: int, *, bad: bool) -> pd.DataFrame:
 ENGINE_SCHEMES = "file,s3,sql,spark"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def engines_allowed() -> None:
     """``sql://`` and ``spark://`` name a connection: a deployment opts in to them (docs/security.md),
     as this tier's does."""
@@ -93,7 +93,7 @@ class EngineData:
         return str(self.folder / f"{name}.parquet")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def engine_data(tmp_path_factory: pytest.TempPathFactory) -> EngineData:
     folder = tmp_path_factory.mktemp("engines")
     frames = {
@@ -107,7 +107,7 @@ def engine_data(tmp_path_factory: pytest.TempPathFactory) -> EngineData:
     return EngineData(folder)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pg(engine_data: EngineData) -> str:
     """A native Postgres holding the tables, and an Airflow connection to it; the connection id."""
     server = start_postgres()
@@ -143,7 +143,7 @@ def pg(engine_data: EngineData) -> str:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark(engine_data: EngineData) -> str:
     """One Spark session (local[2]) with the tables as views, and an Airflow connection; its id."""
     ensure_system("java")

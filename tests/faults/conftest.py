@@ -51,7 +51,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_server(tmp_path_factory: pytest.TempPathFactory) -> FaultServer:
     root = Path(tempfile.mkdtemp(prefix="mlops-faults-", dir=RAM_DISK if RAM_DISK.is_dir() else None))
     server = FaultServer(root)
