@@ -39,7 +39,7 @@ import os
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, Param, TriggerRule, dag, task
 
 from airflow_mlops.assets import model_alias_uri
 from airflow_mlops.core import tags
@@ -51,6 +51,10 @@ from airflow_mlops.operators.deploy import (
     StartCanaryOperator,
 )
 from airflow_mlops.policy import RetrainingPolicy
+from airflow_mlops.version_compat import (  # not in airflow.sdk on 3.1
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+)
 
 # --- Settings a user adapts ----------------------------------------------------------------------
 _AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
