@@ -102,7 +102,9 @@ REQUIRE_APPROVAL = os.environ.get("MLOPS_REQUIRE_APPROVAL", "false").lower() in 
 APPROVAL_TIMEOUT = timedelta(hours=int(os.environ.get("MLOPS_APPROVAL_TIMEOUT_HOURS", "24")))
 MLFLOW_CONN_ID = os.environ.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default")
 SCHEDULE_CRON = os.environ.get("MLOPS_RETRAIN_CRON", "0 4 * * 1")
-"""The time-based fallback: retrain weekly even when nothing was detected."""
+"""The time-based fallback: retrain weekly even when nothing was detected; ``none``: only on the
+drift and decay events."""
+TIME_FALLBACK = SCHEDULE_CRON.strip().lower() not in ("", "none")
 CANARY_GATE = os.environ.get("MLOPS_CANARY_GATE", "false").lower() in ("1", "true", "yes")
 """Gate the champion on a canary: `promote` moves `@challenger` instead, whose event starts
 `mlops_deploy`; `@champion` moves when the canary holds (docs/deploy/index.md)."""
@@ -141,9 +143,13 @@ def _doc(page: str, text: str) -> str:
 @dag(
     dag_id="mlops_continuous_training",
     description="Quality gate -> train -> evaluate vs champion -> (approval) -> promote",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(SCHEDULE_CRON, timezone="UTC"),
-        assets=(DRIFT_ASSET | PERFORMANCE_ASSET),
+    schedule=(
+        AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(SCHEDULE_CRON, timezone="UTC"),
+            assets=(DRIFT_ASSET | PERFORMANCE_ASSET),
+        )
+        if TIME_FALLBACK
+        else (DRIFT_ASSET | PERFORMANCE_ASSET)
     ),
     catchup=False,
     max_active_runs=1,

@@ -297,3 +297,19 @@ def test_deploy_starts_on_the_promotion_or_daily_and_its_form_holds_no_target(pr
     assert tasks["recover"]["trigger_rule"] == "one_failed"
     assert tasks["score"]["type"] == "BatchScoreOperator"
     assert tasks["score"]["trigger_rule"] == "all_done"
+
+
+def test_continuous_training_without_the_weekly_fallback_runs_on_events_only():
+    code = (
+        "import os, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "dag = DagBag(sys.argv[1]).dags['mlops_continuous_training']\n"
+        "print('TIMETABLE', type(dag.timetable).__name__, dag.timetable.asset_condition)\n"
+    )
+    env = {**os.environ, "MLOPS_RETRAIN_CRON": "none"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "dags")], env=env, capture_output=True, text=True, timeout=300
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("TIMETABLE")), out.stderr[-2000:])
+    assert line.startswith("TIMETABLE AssetTriggeredTimetable"), line
+    assert "x-mlops://drift/churn" in line and "x-mlops://performance/churn" in line
