@@ -24,3 +24,18 @@ for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "AIRFLOW_CONN_MLFLOW_
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 
 pytest_plugins = ["tests.helpers.fixtures"]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The compat tier runs last: its installs start in the background once the tests are
+    collected (:func:`pytest_collection_finish`) and overlap every other tier."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/compat/"))
+
+
+def pytest_collection_finish(session) -> None:
+    if session.config.option.collectonly:
+        return
+    if any(item.nodeid.startswith("tests/compat/test_compat.py::test_smoke") for item in session.items):
+        from tests.compat.test_compat import start_smoke
+
+        start_smoke()
