@@ -115,6 +115,18 @@ log = logging.getLogger(__name__)
 FORM_PARAMS = ("steps", "bake_minutes", "require_approval", "abort", "reason")
 """What a run's conf may hold: the form below, nothing else (docs/deploy/index.md)."""
 _ANALYSIS = "ti.xcom_pull(task_ids='analyse')"
+
+
+def _only_after_an_analysis(context) -> None:
+    """``recover`` fires on ONE_FAILED, which also counts the moves that never ran because a task
+    before the analysis failed (a refused form, a failed start): nothing was decided, so nothing
+    is aborted, and the run fails on the task that did fail."""
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    if not context["ti"].xcom_pull(task_ids="analyse"):
+        raise AirflowSkipException("no analysis ran in this run: no move was decided, nothing to recover")
+
+
 _MOVE_ARGS = {
     "model_name": MODEL_NAME,
     "target": TARGET,
@@ -301,9 +313,10 @@ def mlops_deploy():
     recover = AbortCanaryOperator(
         task_id="recover",
         **_MOVE_ARGS,
-        rollout=f"{{{{ {_ANALYSIS}['rollout'] }}}}",
+        rollout=f"{{{{ ({_ANALYSIS} or {{}}).get('rollout') }}}}",
         reason="a move of the rollout failed for good: the canary is aborted",
         trigger_rule=TriggerRule.ONE_FAILED,
+        pre_execute=_only_after_an_analysis,
         retries=3,
         retry_delay=30,
         doc_md="Runs only when a step or the promotion failed: aborts the canary they were moving.",
