@@ -34,6 +34,16 @@ class ReportRun:
     url: str | None
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A version registered by a task instance (:meth:`MlflowHook.earlier_registration`)."""
+
+    run_id: str
+    experiment_id: str
+    version: str
+    tags: dict[str, str]
+
+
 class RunLogging:
     """Run logging and idempotent registration, as methods of ``MlflowHook``."""
 
@@ -117,20 +127,18 @@ class RunLogging:
             "run_id": tags.get(tag_names.AIRFLOW_RUN_ID),
             "task_id": tags.get(tag_names.AIRFLOW_TASK_ID),
         }
-        with self.errors(f"logging and registering a version of {name}"), self.session() as client:
-            if all(origin.values()):
-                earlier = self.find_version(name, origin, run_name=run_name)
-                if earlier is not None:
-                    self.log.warning(
-                        "%s v%s was already registered by this task instance (%s) from run %s: "
-                        "returning it instead of registering a second version",
-                        name,
-                        earlier.version,
-                        "/".join(origin.values()),
-                        earlier.run_id,
-                    )
-                    experiment_id = client.get_run(earlier.run_id).info.experiment_id
-                    return earlier.run_id, experiment_id, str(earlier.version)
+        with self.errors(f"logging and registering a version of {name}"), self.session():
+            earlier = self.earlier_registration(name, origin, run_name=run_name)
+            if earlier is not None:
+                self.log.warning(
+                    "%s v%s was already registered by this task instance (%s) from run %s: "
+                    "returning it instead of registering a second version",
+                    name,
+                    earlier.version,
+                    "/".join(map(str, origin.values())),
+                    earlier.run_id,
+                )
+                return earlier.run_id, earlier.experiment_id, earlier.version
             experiment_id = self.get_or_create_experiment(experiment)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
                 if params:
@@ -142,6 +150,21 @@ class RunLogging:
                     mlflow.log_artifact(path)
             version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=dict(tags))
         return run.info.run_id, experiment_id, str(version.version)
+
+    def earlier_registration(
+        self, name: str, origin: Mapping[str, Any], *, run_name: str | None = None
+    ) -> Registration | None:
+        """The version of ``name`` that the task instance ``origin`` registered in an earlier try
+        (see :meth:`find_version`), with its run's experiment and the version's tags; or None.
+
+        :raises MlopsError: MLflow failed or is unreachable.
+        """
+        found = self.find_version(name, origin, run_name=run_name)
+        if found is None:
+            return None
+        with self.errors(f"reading the run of {name} v{found.version}"), self.session() as client:
+            experiment_id = client.get_run(found.run_id).info.experiment_id
+        return Registration(found.run_id, str(experiment_id), str(found.version), dict(found.tags))
 
     def find_version(
         self, name: str, origin: Mapping[str, Any], *, run_name: str | None = None

@@ -250,6 +250,9 @@ class TrainModelOperator(BaseOperator):
         check_data_location(spec.train_data, "train_data")
         if spec.validation_data:
             check_data_location(spec.validation_data, "validation_data")
+        earlier = self._registered_earlier(context, spec)
+        if earlier is not None:
+            return earlier
         # Hash the inputs before the job runs: the lineage records the data the job was given.
         train_hash = hash_table(spec.train_data)
         validation_hash = hash_table(spec.validation_data) if spec.validation_data else None
@@ -363,6 +366,47 @@ class TrainModelOperator(BaseOperator):
             output = backend.fetch_output(handle, tmp)
             result = self._register(context, handle, info, output)
         self._lineage = {**info, "result": result, "registry_uri": self.hook.registry_uri}
+        return result
+
+    def _registered_earlier(self, context: Context, spec: TrainingJobSpec) -> dict[str, Any] | None:
+        """The result of an earlier try of this task instance that registered its version (a
+        retry after a failure past the registration, a cleared task): that version, without a
+        second training job (on a cloud backend, a second bill)."""
+        from airflow_mlops.core import tags
+
+        ti = context["ti"]
+        name = str(self.registered_model_name)
+        origin = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+        earlier = self.hook.earlier_registration(name, origin, run_name=spec.job_name)
+        if earlier is None:
+            return None
+        self.log.warning(
+            "%s v%s was registered by an earlier try of this task instance (run %s): returning it "
+            "without training again; to train anew, trigger a new DAG run",
+            name,
+            earlier.version,
+            earlier.run_id,
+        )
+        MlflowRunLink.persist(context, self.hook.run_url(earlier.experiment_id, earlier.run_id))
+        MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, earlier.version))
+        found = earlier.tags
+        result = {
+            "backend": found.get(tags.BACKEND),
+            "job_id": found.get(tags.JOB_ID),
+            "console_url": found.get(tags.JOB_CONSOLE_URL),
+            "run_id": earlier.run_id,
+            "model_uri": f"models:/{name}/{earlier.version}",
+            "model_name": name,
+            "model_version": earlier.version,
+            "metrics": json.loads(found.get(tags.METRICS) or "{}"),
+        }
+        self._lineage = {
+            "spec": spec.to_dict(),
+            "train_hash": found.get(tags.TRAIN_DATA_HASH),
+            "validation_hash": found.get(tags.VALIDATION_DATA_HASH),
+            "result": result,
+            "registry_uri": self.hook.registry_uri,
+        }
         return result
 
     def _register(

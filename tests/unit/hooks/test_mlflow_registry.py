@@ -91,6 +91,12 @@ def test_log_and_register_twice_for_one_task_instance_registers_once(hook, tmp_p
     again = hook.log_and_register("churn", **kwargs)  # a retry, or a clear and re-run
     assert again == first
     assert [str(v.version) for v in hook.get_conn().search_model_versions("name = 'churn'")] == [first[2]]
+    # what a retried train reads before it would start a second job
+    origin = {"dag_id": "ct", "run_id": "manual__1", "task_id": "train"}
+    earlier = hook.earlier_registration("churn", origin, run_name="ct-train-manual-1-abc")
+    assert (earlier.run_id, earlier.experiment_id, earlier.version) == first
+    assert earlier.tags[tag_names.AIRFLOW_RUN_ID] == "manual__1"
+    assert hook.earlier_registration("churn", {**origin, "run_id": "manual__9"}) is None
     other = hook.log_and_register("churn", **{**kwargs, "tags": _lineage("manual__2")})
     assert other[2] != first[2]  # another task instance: a new version
     untagged = hook.log_and_register("churn", **{**kwargs, "tags": {}})

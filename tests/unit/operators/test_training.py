@@ -80,6 +80,7 @@ def hook():
     with mock.patch("airflow_mlops.operators.training.MlflowHook", autospec=True) as cls:
         instance = cls.return_value
         instance.log_and_register.return_value = ("run-1", "exp-1", "3")
+        instance.earlier_registration.return_value = None
         instance.run_url.return_value = "http://mlflow/#/experiments/exp-1/runs/run-1"
         instance.model_version_url.return_value = "http://mlflow/#/models/churn/versions/3"
         yield instance
@@ -184,6 +185,49 @@ def test_local_success_registers_with_lineage_and_returns_the_xcom_shape(files, 
     )
     assert tags.JOB_CONSOLE_URL not in lineage
     assert "http://mlflow/#/models/churn/versions/3" in context["ti"].xcom.values()
+
+
+def test_a_retry_after_the_registration_returns_that_version_without_training_again(
+    files, context, hook, local
+):
+    from airflow_mlops.hooks.mlflow_runs import Registration
+
+    lineage = {
+        tags.BACKEND: "local",
+        tags.JOB_ID: JOB,
+        tags.METRICS: json.dumps(METRICS),
+        tags.TRAIN_DATA_HASH: "sha256:abc",
+    }
+    hook.earlier_registration.return_value = Registration("run-0", "exp-1", "2", lineage)
+
+    result = _operator(files).execute(context)
+
+    hook.earlier_registration.assert_called_once_with(
+        "churn", {"dag_id": DAG_ID, "run_id": RUN_ID, "task_id": TASK_ID}, run_name=JOB
+    )
+    local.submit.assert_not_called()
+    hook.log_and_register.assert_not_called()
+    assert result == {
+        "backend": "local",
+        "job_id": JOB,
+        "console_url": None,
+        "run_id": "run-0",
+        "model_uri": "models:/churn/2",
+        "model_name": "churn",
+        "model_version": "2",
+        "metrics": METRICS,
+    }
+    hook.model_version_url.assert_called_once_with("churn", "2")
+
+
+def test_a_bad_setting_fails_even_when_an_earlier_try_registered(files, context, hook, local):
+    from airflow_mlops.hooks.mlflow_runs import Registration
+
+    hook.earlier_registration.return_value = Registration("run-0", "exp-1", "2", {})
+    local.validate.side_effect = ValueError("backend_config: instance_type is not a string")
+    with pytest.raises(ValueError, match="instance_type"):
+        _operator(files).execute(context)
+    local.submit.assert_not_called()
 
 
 def test_failed_job_raises_and_registers_nothing(files, context, hook, local):
