@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ if TYPE_CHECKING:
     from airflow_mlops.core.quality.gx import GxSource
 
 
-class EngineRunner:
+class EngineRunner(ABC):
     """A :class:`~airflow_mlops.core.engines.runner.Runner` that names its input in errors.
 
-    Subclasses implement :meth:`_query`, :meth:`gx_source`, :meth:`batches` and :meth:`close`.
+    Subclasses implement :meth:`_query`, :meth:`gx_source`, :meth:`batches` and, when they hold a
+    connection, :meth:`close`.
     """
 
     dialect = "duckdb"
@@ -30,17 +32,20 @@ class EngineRunner:
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
         return self._query(sql)
 
+    @abstractmethod
     def _query(self, sql: str) -> tuple[list[str], list[tuple]]:
-        raise NotImplementedError
+        """Run ``sql`` on the engine: ``(column names, rows)``."""
 
+    @abstractmethod
     def gx_source(self, source: Source) -> GxSource:
-        raise NotImplementedError
+        """The Great Expectations datasource and asset that read ``source`` on the engine."""
 
+    @abstractmethod
     def batches(self, source: Source, size: int) -> Iterator[pd.DataFrame]:
-        raise NotImplementedError
+        """``source`` in DataFrames of at most ``size`` rows (never the whole table at once)."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 (optional: only runners that hold a connection close it)
+        """Release what the runner holds; nothing by default."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,10 @@ class _MoveOperator(_CanaryOperator):
         self.log.info("The %s target is ready: %s", self.target, event.get("message"))
         return self.run(context)
 
+    @abstractmethod
     def run(self, context: Context) -> Any:
-        raise NotImplementedError
+        """The move: what :meth:`execute` and, after a wait for the endpoint, :meth:`execute_complete`
+        run (idempotent: the registry returns this task's recorded move)."""
 
     def move(self, context: Context, action: str, target: DeploymentTarget, **kwargs: Any) -> dict[str, Any]:
         move = self.hook.rollout(
