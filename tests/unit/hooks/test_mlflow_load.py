@@ -5,7 +5,6 @@ real skops model folders. Against a real server: tests/security/test_models.py."
 from __future__ import annotations
 
 import builtins
-import json
 import os
 from unittest import mock
 
@@ -41,18 +40,6 @@ def models(tmp_path_factory):
     evil = Pipeline([("f", FunctionTransformer(func=builtins.eval)), ("m", LogisticRegression().fit(X, y))])
     # the model's own MLmodel trusts eval: the deployment's list decides, not the model's
     return {"safe": safe, "evil": _save(root / "evil", evil, ["builtins.eval", "numpy.dtype"])}
-
-
-@pytest.fixture
-def client(monkeypatch):
-    import mlflow
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MLFLOW_UNIT", json.dumps({"conn_type": "mlflow", "host": "http://mlflow.test"})
-    )
-    with mock.patch("mlflow.MlflowClient", autospec=True) as cls:
-        assert cls is mlflow.MlflowClient
-        yield cls.return_value
 
 
 def test_the_flavors_are_those_mlflow_reads(models):
