@@ -160,11 +160,9 @@ def load_model_dir(model_dir: str, *, name: str, version: str, log: logging.Logg
     :raises UnsafeModelError: the model is not in a safe format and not trusted by name, or its skops
         file holds types the deployment does not trust.
     """
-    from mlflow.models import Model
-
     trust = model_trust()
     label = f"{name} v{version}"
-    flavors = Model.load(model_dir).flavors  # YAML read with safe_load: no code runs
+    flavors = _flavors(model_dir)
     try:
         plan = loading_plan(flavors, name=name, version=version, trusted_models=trust.pickle_models)
     except UntrustedModel as err:
@@ -186,15 +184,38 @@ def _load_skops(model_dir: str, flavor: Mapping[str, Any], label: str, trusted: 
     """The scikit-learn model of a skops-format MLflow model, loaded with the deployment's type list
     (checked first, so that a refusal names the types)."""
     import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     path = confined_path(model_dir, str(flavor.get("pickled_model") or "model.skops"))
     if path is None or not os.path.isfile(path):
         raise UnsafeModelError(f"{label}: its MLmodel names no skops file inside the model folder")
     with _quiet_deprecations():
-        untrusted = untrusted_skops_types(skops.io.get_untrusted_types(file=path), trusted)
-        if untrusted:
-            raise UnsafeModelError(skops_refusal(label, untrusted, trusted))
-        return skops.io.load(path, trusted=list(trusted))
+        try:
+            # skops audits the whole file against the list before it builds any object
+            return skops.io.load(path, trusted=list(trusted))
+        except UntrustedTypesFoundException:
+            # read the file once more only to name the types
+            untrusted = untrusted_skops_types(skops.io.get_untrusted_types(file=path), trusted)
+            if untrusted:
+                raise UnsafeModelError(skops_refusal(label, untrusted, trusted)) from None
+            raise
+
+
+def _flavors(model_dir: str) -> Mapping[str, Any]:
+    """The ``flavors`` of the model's MLmodel file, read as YAML data only (no tags that build
+    objects, so no code runs), with libyaml when PyYAML has it: a tenth of the time of
+    ``mlflow.models.Model.load``, which parses the same file in pure Python."""
+    import yaml
+
+    path = os.path.join(model_dir, "MLmodel")
+    if not os.path.isfile(path):
+        from mlflow.models import Model
+
+        return Model.load(model_dir).flavors  # raises MLflow's own error naming the file
+    with open(path) as fh:
+        data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    return flavors if isinstance(flavors, dict) else {}
 
 
 @contextmanager

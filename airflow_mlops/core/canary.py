@@ -95,7 +95,7 @@ _MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 
 def buckets(ids: Iterable[Any], salt: str) -> Any:
     """The entities' buckets in ``[0, 10000)`` (a numpy int64 array): stable across processes,
-    machines and runs, vectorised (about half a second per million ids on one core).
+    machines and runs, vectorised (about 0.15 s per million ids on one core).
 
     Each id is taken as its text (``str(id)``: the id 7 and the id "7" share a bucket; trailing NUL
     characters are ignored); its UTF-32 code points, two at a time, are folded into a 64-bit state
@@ -108,24 +108,30 @@ def buckets(ids: Iterable[Any], salt: str) -> Any:
     text = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
     width = max(text.dtype.itemsize // 4, 2)
     width += width % 2
-    text = text.astype(f"<U{width}")  # little-endian code points, NUL-padded to whole 64-bit chunks
+    if text.dtype.str != f"<U{width}":
+        text = text.astype(f"<U{width}")  # little-endian code points, NUL-padded to whole 64-bit chunks
     lengths = np.char.str_len(text).astype(np.uint64)
     chunks = text.view("<u8").reshape(len(text), width // 2)
     seed = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big")
     state = np.full(len(text), seed, dtype=np.uint64)
+    shortest = int(lengths.min()) if len(text) else 0
     for j in range(chunks.shape[1]):
-        state = np.where(lengths > 2 * j, _mix(state ^ chunks[:, j]), state)
+        mixed = _mix(state ^ chunks[:, j])
+        # a chunk every id reaches (all of them, for ids of one length) needs no mask
+        state = mixed if shortest > 2 * j else np.where(lengths > 2 * j, mixed, state)
     return (_mix(state ^ lengths) % np.uint64(BUCKETS)).astype(np.int64)
 
 
 def _mix(x: Any) -> Any:
+    """splitmix64's finaliser, in place on ``x`` (a uint64 array the caller no longer needs)."""
     import numpy as np
 
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(_MIX[0])
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(_MIX[1])
-    return x ^ (x >> np.uint64(31))
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(_MIX[0])
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(_MIX[1])
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def bucket(entity_id: Any, salt: str) -> int:

@@ -410,7 +410,9 @@ class MlflowHook(RunLogging, BaseHook):
 
         :param dst_path: where to download the artefacts (default: a temporary folder, removed
             after loading a scikit-learn model and kept for a pyfunc one, which may read its
-            files lazily).
+            files lazily). Without it, a version whose artefacts are already on this machine (a
+            local artifact store, the embedded default) is read where it is, as MLflow's own
+            ``download_artifacts`` does: nothing is copied, nothing is removed.
         :raises UnsafeModelError: the version is not in a safe format and not trusted by name.
         """
         import shutil
@@ -419,18 +421,20 @@ class MlflowHook(RunLogging, BaseHook):
 
         from airflow_mlops.trust import load_model_dir
 
-        target = dst_path or tempfile.mkdtemp(prefix="mlops-model-")
-        keep = False
+        target, keep = None, False
         try:
             with self.session() as client:
                 source = client.get_model_version_download_uri(name, str(version))
-                local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=source, dst_path=target, tracking_uri=self.tracking_uri
-                )
+                local = None if dst_path else _local_dir(source)
+                if local is None:
+                    target = dst_path or tempfile.mkdtemp(prefix="mlops-model-")
+                    local = mlflow.artifacts.download_artifacts(
+                        artifact_uri=source, dst_path=target, tracking_uri=self.tracking_uri
+                    )
             model, keep = load_model_dir(local, name=name, version=str(version), log=self.log)
             return model
         finally:
-            if dst_path is None and not keep:
+            if target is not None and dst_path is None and not keep:
                 shutil.rmtree(target, ignore_errors=True)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -468,3 +472,19 @@ def _explicit_fluent_uris() -> tuple[str | None, str | None]:
 def _is_missing_connection(err: Exception) -> bool:
     name = type(err).__name__
     return name in ("AirflowNotFoundException", "ConnectionNotFound") or "isn't defined" in str(err)
+
+
+def _local_dir(uri: str) -> str | None:
+    """The folder ``uri`` names when it is a folder on this machine (a plain path or ``file://``),
+    else None (a remote store, or a ``models:/`` URI MLflow resolves)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        path = url2pathname(parsed.path)
+    elif parsed.scheme == "":
+        path = uri
+    else:
+        return None
+    return path if os.path.isdir(path) else None

@@ -74,6 +74,66 @@ def test_the_bucket_is_pinned_and_independent_of_the_batch_it_is_hashed_in():
     assert bucket("é-ü", "2-5") == int(buckets(["x" * 40, "é-ü"], "2-5")[1])
 
 
+def _reference_bucket(entity_id, salt: str) -> int:
+    """The documented hash of :func:`buckets`, one id at a time in plain Python."""
+    import hashlib
+
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    text = str(entity_id).rstrip("\0")
+    points = [ord(c) for c in text] + [0] * (len(text) % 2)
+    state = int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big")
+    for j in range(0, len(points), 2):
+        state = mix(state ^ (points[j] | points[j + 1] << 32))
+    return mix(state ^ len(text)) % 10_000
+
+
+def _many_ids() -> list:
+    import numpy as np
+
+    rng = np.random.default_rng(15)
+    ids = [f"C{i:07d}" for i in range(3000)] + list(range(-500, 2500))
+    ids += ["", "\0", "a\0", "a\0b", "ab\0\0", "é-ü", "😀x", "x" * 41]
+    alphabet = list("abcXYZ019-_ é😀\0")
+    ids += ["".join(rng.choice(alphabet, size=int(rng.integers(0, 30)))) for _ in range(4000)]
+    return ids
+
+
+def test_the_vectorised_hash_is_the_documented_one_on_many_ids():
+    import hashlib
+
+    import numpy as np
+
+    ids = _many_ids()
+    for salt in ("2-5", "r", "churn-7-1700000000"):
+        vectorised = buckets(np.array(ids, dtype=object), salt)
+        assert vectorised.tolist() == [_reference_bucket(i, salt) for i in ids], salt
+    # pinned on the implementation of the first release: no id of a running rollout changes arm
+    digests = {
+        salt: hashlib.sha256(buckets(np.array(ids, dtype=object), salt).astype("<i8").tobytes()).hexdigest()
+        for salt in ("2-5", "r", "churn-7-1700000000")
+    }
+    assert digests == {
+        "2-5": "880da44e79ae70ac583f444464a2ed9557c80bee5bf9bfade3d2f4c5a6abb72a",
+        "r": "618943effd5e695f65196b905d5307b67b36c24e14b9a8c528e4d757a4a805b3",
+        "churn-7-1700000000": "950225f9d4cdc27775962c1a567eae200ae0d084b487202fe93ab3d71dec9dcc",
+    }
+    # ids of one length (no masked chunk), as a fixed-width array, a list and one at a time
+    same_length = [f"C{i:07d}" for i in range(2000)]
+    expected = [_reference_bucket(i, "2-5") for i in same_length]
+    assert buckets(np.array(same_length), "2-5").tolist() == expected
+    assert buckets(same_length, "2-5").tolist() == expected
+    assert [bucket(i, "2-5") for i in same_length[:50]] == expected[:50]
+    assert buckets([], "2-5").tolist() == []
+
+
 def test_a_step_up_only_moves_control_entities_to_the_canary():
     ids = list(range(5_000))
     at10 = {i for i in ids if arm_of(i, 10, "r") == CANARY}

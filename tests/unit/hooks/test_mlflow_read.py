@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -14,18 +13,6 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 from airflow_mlops.core import tags
 from airflow_mlops.exceptions import RegistryError
 from airflow_mlops.hooks.mlflow import MlflowHook
-
-
-@pytest.fixture
-def client(monkeypatch):
-    import mlflow
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MLFLOW_UNIT", json.dumps({"conn_type": "mlflow", "host": "http://mlflow.test"})
-    )
-    with mock.patch("mlflow.MlflowClient", autospec=True) as cls:
-        assert cls is mlflow.MlflowClient
-        yield cls.return_value
 
 
 def _event(version: str, previous: str | None, action: str = "promote") -> str:
