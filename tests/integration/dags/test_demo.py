@@ -1,4 +1,4 @@
-"""The embedded demo, end to end: the reference DAGs run the whole loop with ``airflow dags test``.
+"""The embedded demo, end to end: the reference DAGs run the whole loop with ``dag.test()``.
 
 One run of ``include/demo/run.py`` (the README's main command) in a fresh Airflow home, then two
 more runs of ``mlops_continuous_training`` in the same home for the paths the story does not take:
