@@ -226,3 +226,16 @@ def test_a_canary_holds_is_stepped_up_and_becomes_champion_then_a_broken_one_is_
     # the moves never ran, so recover (ONE_FAILED) has nothing to abort: skipped, not retried
     assert day7.states["recover"] == "skipped", day7.states
     assert runs.aliases() == before
+
+    # @champion is rolled back (what mlops_rollback moves): the finished rollout's traffic goes
+    # back with it, since the batch target serves what the registry says; nothing else moves
+    with runs.hook.session() as client:
+        registry.rollback(
+            client, runs.name, "champion", reason="test", origin={"run_id": "rollback", "task_id": "r1"}
+        )
+    day8 = runs.next_day()
+    assert runs.aliases()["champion"] == v["weak"]
+    assert day8.states["start_canary"] == "skipped" and day8.states["score"] == "success", day8.states
+    assert set(day8.predictions()["model_version"]) == {v["weak"]}
+    assert set(day8.predictions()["arm"]) == {CONTROL}
+    assert [e.action for e in registry.read_history(runs.model().tags, "canary").done][-1] == "canary_abort"
