@@ -387,19 +387,16 @@ class TrainModelOperator(BaseOperator):
             earlier.version,
             earlier.run_id,
         )
-        MlflowRunLink.persist(context, self.hook.run_url(earlier.experiment_id, earlier.run_id))
-        MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, earlier.version))
         found = earlier.tags
-        result = {
-            "backend": found.get(tags.BACKEND),
-            "job_id": found.get(tags.JOB_ID),
-            "console_url": found.get(tags.JOB_CONSOLE_URL),
-            "run_id": earlier.run_id,
-            "model_uri": f"models:/{name}/{earlier.version}",
-            "model_name": name,
-            "model_version": earlier.version,
-            "metrics": json.loads(found.get(tags.METRICS) or "{}"),
-        }
+        result = self._result(
+            context,
+            name,
+            earlier.version,
+            earlier.run_id,
+            earlier.experiment_id,
+            job=(found.get(tags.BACKEND), found.get(tags.JOB_ID), found.get(tags.JOB_CONSOLE_URL)),
+            metrics=json.loads(found.get(tags.METRICS) or "{}"),
+        )
         self._lineage = {
             "spec": spec.to_dict(),
             "train_hash": found.get(tags.TRAIN_DATA_HASH),
@@ -463,12 +460,36 @@ class TrainModelOperator(BaseOperator):
             time.monotonic() - started,
             json.dumps(metrics, sort_keys=True),
         )
+        return self._result(
+            context,
+            name,
+            version,
+            run_id,
+            experiment_id,
+            job=(handle.backend, handle.job_id, handle.console_url),
+            metrics=metrics,
+        )
+
+    def _result(
+        self,
+        context: Context,
+        name: str,
+        version: str,
+        run_id: str,
+        experiment_id: str,
+        *,
+        job: tuple[str | None, str | None, str | None],
+        metrics: dict[str, float],
+    ) -> dict[str, Any]:
+        """The task's XCom for a registered version (``job``: backend, job id, console URL), with
+        the *MLflow run* and *Model version* links persisted."""
         MlflowRunLink.persist(context, self.hook.run_url(experiment_id, run_id))
         MlflowModelVersionLink.persist(context, self.hook.model_version_url(name, version))
+        backend, job_id, console_url = job
         return {
-            "backend": handle.backend,
-            "job_id": handle.job_id,
-            "console_url": handle.console_url,
+            "backend": backend,
+            "job_id": job_id,
+            "console_url": console_url,
             "run_id": run_id,
             "model_uri": f"models:/{name}/{version}",
             "model_name": name,
