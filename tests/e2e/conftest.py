@@ -1,8 +1,8 @@
 """One ``airflow standalone`` and one Chromium for all end-to-end tests; artefacts of failures.
 
 The UI test runs first: its two runs make the first champion and the retrained one, which the
-plugin test then finds in the model page's history (and rolls back). Run alone, the plugin test
-makes them itself.
+plugin test then finds in the model page's history (and rolls back); the form-trust test comes
+last and retrains on a later drifted window. Run alone, the plugin test makes them itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.stack import FAILURE, Standalone, start_standalone, stop_standalone
 from tests.e2e.system import ensure_system
 
-_ORDER = ("test_ui.py", "test_plugin.py")
+_ORDER = ("test_ui.py", "test_plugin.py", "test_form_trust.py")
 _FAILED: list[str] = []
 _FAILED_KEY = pytest.StashKey[bool]()
 
