@@ -7,7 +7,8 @@ history events with their shares), so runs, retries and restarts all pick up whe
 
 1. **start_canary** -- when `@challenger` holds a version that is neither the champion nor was
    canaried before, it goes out on the first step's share (e.g. 10 %) against `@champion`.
-   Otherwise the task ends *skipped* and says why.
+   Otherwise the task ends *skipped* and says why. Before the first training run registers
+   the model, every step is skipped the same way, and so is **score**.
 2. **analyse** -- compares the canary arm with the control arm on the same period's labelled
    outcomes (and the endpoint's alarms): `continue`, `promote`, `rollback` or `wait`, with reasons
    (an always-valid sequential test: repeated analyses never raise its false-rollback rate above

@@ -352,11 +352,20 @@ class MlflowHook(RunLogging, BaseHook):
         fn = fn or {"abort": rollout.abort, "sync": rollout.sync}[action]
         return self._move(fn, name, f"{action} of the canary rollout of {name}", **kwargs)
 
-    def rollout_state(self, name: str, **kwargs: Any) -> Any:
-        """The canary rollout of ``name`` as the registry records it (read only)."""
+    def rollout_state(self, name: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """The canary rollout of ``name`` as the registry records it (read only).
+
+        :param missing_ok: return None, instead of raising, when ``name`` is not registered at all
+            (nothing was trained yet).
+        """
         from airflow_mlops.core.registry import rollout
 
-        return self._move(rollout.rollout_state, name, f"reading the canary rollout of {name}", **kwargs)
+        try:
+            return self._move(rollout.rollout_state, name, f"reading the canary rollout of {name}", **kwargs)
+        except RegistryError as err:
+            if missing_ok and err.__cause__ is not None and is_not_found(err.__cause__):
+                return None
+            raise
 
     def download_model(self, name: str, version: str | int, dst_path: str) -> str:
         """Download the MLflow model directory of ``name`` v``version`` into ``dst_path`` (for a

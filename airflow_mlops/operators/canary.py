@@ -80,7 +80,18 @@ class _CanaryOperator(BaseOperator):
         return {"canary_alias": self.canary_alias, "champion_alias": self.champion_alias}
 
     def state(self) -> Any:
-        return self.hook.rollout_state(self.model_name, **self.aliases())
+        """The rollout as the registry records it; the task is skipped, saying why, when the model
+        is not registered yet (a fresh install: no training run has registered a version)."""
+        from airflow.providers.common.compat.sdk import AirflowSkipException
+
+        state = self.hook.rollout_state(self.model_name, missing_ok=True, **self.aliases())
+        if state is None:
+            raise AirflowSkipException(
+                f"{self.model_name} is not registered in {self.hook.registry_uri} yet: nothing to roll "
+                "out or score until a training run registers its first version (check the model "
+                "name, MLOPS_MODEL_NAME, if one has)"
+            )
+        return state
 
 
 class CanaryAnalysisOperator(_CanaryOperator):

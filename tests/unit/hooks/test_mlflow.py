@@ -84,6 +84,24 @@ def test_a_missing_alias_is_a_registry_error_without_missing_ok(hook, client):
         hook.get_model_version("churn", alias="champion")
 
 
+def test_the_rollout_of_a_model_never_registered_is_none_with_missing_ok(hook, client):
+    client.get_registered_model.side_effect = _error(RESOURCE_DOES_NOT_EXIST, "Registered Model not found")
+    assert hook.rollout_state("churn", missing_ok=True) is None
+    with pytest.raises(
+        RegistryError, match="reading the canary rollout of churn: Registered Model not found"
+    ):
+        hook.rollout_state("churn")
+
+
+def test_a_registry_that_fails_is_not_read_as_a_model_never_registered(hook, client):
+    client.get_registered_model.side_effect = _error(INTERNAL_ERROR, "database is locked")
+    with pytest.raises(MlopsError, match="failed while reading the canary rollout of churn"):
+        hook.rollout_state("churn", missing_ok=True)
+    client.get_registered_model.side_effect = _error(INVALID_PARAMETER_VALUE, "bad name")
+    with pytest.raises(RegistryError, match="bad name"):
+        hook.rollout_state("churn", missing_ok=True)
+
+
 def test_an_invalid_request_is_a_registry_error(hook, client):
     client.get_model_version.side_effect = _error(INVALID_PARAMETER_VALUE, "version must be an integer")
     with pytest.raises(RegistryError, match="looking up churn vx .*version must be an integer"):
