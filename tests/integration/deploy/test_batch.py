@@ -241,24 +241,22 @@ def test_a_canary_holds_is_stepped_up_and_becomes_champion_then_a_broken_one_is_
     assert [e.action for e in registry.read_history(runs.model().tags, "canary").done][-1] == "canary_abort"
 
 
-def test_before_the_first_training_the_run_skips_and_says_why(mlflow_server, airflow_home, tmp_path, capfd):
+def test_before_the_first_training_the_run_skips_and_says_why(
+    mlflow_server, airflow_home, tmp_path, capfd, monkeypatch
+):
     """A fresh install (``make airflow`` before any training): the daily run has nothing to roll
     out or score. It ends without a failed task, and its log says what it waits for."""
     from airflow_mlops.hooks.mlflow import MlflowHook
 
     name = f"fresh-{uuid.uuid4().hex[:8]}"
     (tmp_path / "scoring").mkdir()
-    env = {"MLOPS_MODEL_NAME": name, "MLOPS_DATA_ROOT": str(tmp_path), "MLOPS_DEPLOY_TARGET": "batch"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        day = Runs(name, tmp_path, MlflowHook()).next_day()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    for key, value in {
+        "MLOPS_MODEL_NAME": name,
+        "MLOPS_DATA_ROOT": str(tmp_path),
+        "MLOPS_DEPLOY_TARGET": "batch",
+    }.items():
+        monkeypatch.setenv(key, value)
+    day = Runs(name, tmp_path, MlflowHook()).next_day()
     assert day.dr.state == "success", day.states
     ran = {"check_form", "decide_rollout"}
     assert {t for t, state in day.states.items() if state != "skipped"} == ran, day.states
