@@ -1,8 +1,8 @@
 """One ``airflow standalone`` and one Chromium for all end-to-end tests; artefacts of failures.
 
 The UI test runs first: its two runs make the first champion and the retrained one, which the
-plugin test then finds in the model page's history (and rolls back); the form-trust test comes
-last and retrains on a later drifted window. Run alone, the plugin test makes them itself.
+plugin test then finds in the model page's history (and rolls back); the form-trust test, which
+creates no run, comes last. Run alone, the plugin test makes them itself.
 """
 
 from __future__ import annotations

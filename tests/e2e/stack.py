@@ -203,3 +203,11 @@ def shot(page, folder: str, name: str) -> None:
     target = ARTIFACTS / folder
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / f"{name}.png"), full_page=False)
+
+
+def set_json(page, form, text: str) -> None:
+    """Replace the content of the trigger form's JSON editor (Monaco) as a paste would."""
+    form.locator(".monaco-editor .view-lines").first.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Backspace")
+    page.keyboard.insert_text(text)

@@ -3,12 +3,13 @@
 A user types a forbidden backend setting (``env``: the review's code-execution payload) into the
 form's *Backend sizing* and presses Trigger: the form shows Airflow's refusal, naming the key
 and the keys it takes, and no run is created. The same conf through the REST API gets the same
-400. An allowed key (``timeout``) triggers a run that trains with it and promotes, so the form
-keeps what it could do. On the way, the form's presentation (issue 14): backend names shown as
-titles, switches without the red "required" marker, the advanced fields in their own section.
+400. On the way, the form's presentation (issue 14): backend names shown as titles, switches
+without the red "required" marker, the advanced fields in their own section. That the form keeps
+what it could do, an allowed key (``timeout``) triggering a run that trains with it and promotes,
+is the UI test's run (test_ui.py), which sets it in the same field.
 
 It runs on the stack every e2e test shares (tests/e2e/stack.py: PostgreSQL metadata, logs kept
-on failure), after the UI and plugin tests; run alone, it starts that stack itself.
+on failure); run alone, it starts that stack itself.
 Screenshots go to tests/artifacts/ui/ (``form-trust-*``).
 """
 
@@ -16,14 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.e2e.stack import RUN_TIMEOUT, TRAINING_DAG, Standalone, login, shot
+from tests.e2e.stack import TRAINING_DAG, Standalone, login, set_json, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,14 +39,6 @@ def _manual_runs(sa: Standalone) -> dict[str, dict]:
 
 def _shot(page, name: str) -> None:
     shot(page, "ui", f"form-trust-{name}")
-
-
-def _set_json(page, form, text: str) -> None:
-    """Replace the content of the form's JSON editor (Monaco) as a paste would."""
-    form.locator(".monaco-editor .view-lines").first.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Backspace")
-    page.keyboard.insert_text(text)
 
 
 def test_the_rest_api_refuses_a_forbidden_backend_key_naming_it(standalone: Standalone) -> None:
@@ -71,17 +62,11 @@ def test_the_rest_api_refuses_a_forbidden_backend_key_naming_it(standalone: Stan
     assert _manual_runs(sa) == before
 
 
-def test_the_form_refuses_a_forbidden_key_with_a_readable_error_and_runs_an_allowed_one(
+def test_the_form_refuses_a_forbidden_key_with_a_readable_error(
     standalone: Standalone, browser, pages
 ) -> None:
     sa = standalone
-    # a window of drifted data the champion (if the other e2e tests made one) was not trained on,
-    # so the retrained model earns its promotion
-    drifted = [w for w in json.loads((sa.data / "manifest.json").read_text())["windows"] if w["drifted"]]
-    train_window, eval_window = drifted[2]["path"], drifted[3]["path"]
-    reason = f"e2e: form trust, allowed sizing key ({secrets.token_hex(3)})"
     before = _manual_runs(sa)
-
     page = login(browser, sa)
     pages.append(page)
     page.goto(f"{sa.url}/dags/{DAG_ID}")
@@ -105,8 +90,8 @@ def test_the_form_refuses_a_forbidden_key_with_a_readable_error_and_runs_an_allo
     assert form.get_by_text("Only sizing keys are accepted").count() == 1  # description_md
     _shot(page, "01-advanced")
 
-    # a forbidden key: refused on Trigger, named, nothing runs
-    _set_json(page, form, PAYLOAD)
+    # a forbidden key: refused on Trigger, named with the keys it takes, nothing runs
+    set_json(page, form, PAYLOAD)
     form.get_by_test_id("trigger-dag-submit").click()
     refusal = form.get_by_text(re.compile(r"Invalid input for param backend_config: 'env' is not one of"))
     refusal.wait_for()
@@ -114,39 +99,3 @@ def test_the_form_refuses_a_forbidden_key_with_a_readable_error_and_runs_an_allo
     assert "'timeout'" in refusal.inner_text() and "'instance_type'" in refusal.inner_text()
     _shot(page, "02-forbidden-key-refused")
     assert _manual_runs(sa) == before
-
-    # an allowed key triggers a run, which trains with it and succeeds
-    page.keyboard.press("Escape")
-    form.wait_for(state="hidden")
-    page.get_by_role("button", name="Trigger").first.click()
-    form.locator("#element_train_data").wait_for()
-    form.locator("#element_train_data").fill(train_window)
-    form.locator("#element_eval_data").fill(eval_window)
-    form.locator("#element_reason").fill(reason)
-    form.get_by_role("button", name="Advanced", exact=True).click()
-    label("Force the promotion").wait_for()
-    _set_json(page, form, '{"timeout": 900}')
-    _shot(page, "03-allowed-key")
-    form.get_by_test_id("trigger-dag-submit").click()
-    run = _wait_for_run(sa, reason)
-    assert run["conf"]["backend_config"] == {"timeout": 900}
-    assert run["dag_run_id"] not in before
-    _shot(page, "04-allowed-key-triggered")
-
-    run_id = run["dag_run_id"]
-    state = sa.api.wait_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, services=[sa.service])
-    tasks = sa.api.task_states(DAG_ID, run_id)
-    assert state == "success", f"{tasks}\n{sa.api.logs_of_unfinished(DAG_ID, run_id)}"
-    assert tasks["train"] == "success" and tasks["promote"] == "success", tasks
-    assert 'Backend settings from the run: {"timeout": 900}' in sa.api.task_log(DAG_ID, run_id, "train")
-
-
-def _wait_for_run(sa: Standalone, reason: str) -> dict:
-    """The run the form just created, found by its unique reason."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for run in _manual_runs(sa).values():
-            if (run.get("conf") or {}).get("reason") == reason:
-                return run
-        time.sleep(1)
-    raise AssertionError(f"the trigger form created no run with reason {reason!r}")

@@ -4,7 +4,8 @@ On the stack every e2e test shares (tests/e2e/stack.py: the launcher ``make airf
 reference DAGs, the embedded MLflow store and ``mlflow ui`` beside it): first a run is triggered
 through the REST API with a conf, as the trigger form sends it; then a user's session in Debian's
 Chromium (installed by tests/e2e/setup.sh when missing): log in, open the trigger form, check the
-Params and the backend choices, trigger with ``require_approval``, approve under Required Actions,
+Params and the backend choices, trigger with ``require_approval`` and an allowed *Backend sizing*
+key (``timeout``: the run trains with it), approve under Required Actions,
 and follow the promote task's MLflow link. Screenshots are kept in tests/artifacts/ui/; a failure
 keeps the logs too (tests/artifacts/e2e-failure/).
 """
@@ -20,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.stack import MODEL, RUN_TIMEOUT, TRAINING_DAG, Standalone, login, shot
+from tests.e2e.stack import MODEL, RUN_TIMEOUT, TRAINING_DAG, Standalone, login, set_json, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -153,6 +154,11 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     assert not approval.is_checked()
     form.locator("label:has(input[name=element_require_approval])").click()
     assert approval.is_checked()
+    # an allowed sizing key in the Advanced section's Backend sizing (test_form_trust.py: a
+    # forbidden one is refused); the run trains with it
+    form.get_by_role("button", name="Advanced", exact=True).click()
+    form.get_by_text("Only sizing keys are accepted").wait_for()
+    set_json(page, form, '{"timeout": 900}')
     submit = form.get_by_test_id("trigger-dag-submit")
     submit.scroll_into_view_if_needed()
     _shot(page, "03-trigger-form-filled")
@@ -163,6 +169,7 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     run_id = run["dag_run_id"]
     assert run["conf"]["require_approval"] is True and run["conf"]["backend"] == "local"
     assert run["conf"]["train_data"] == train_window and run["conf"]["eval_data"] == eval_window
+    assert run["conf"]["backend_config"] == {"timeout": 900}
 
     # the approval waits under Required Actions; answered once Airflow can take the answer
     _wait_task(sa, run_id, "request_approval", ("awaiting_input", "deferred"))
@@ -181,6 +188,7 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     tasks = _finish(sa, run_id)
     assert tasks["request_approval"] == "success" and tasks["promote"] == "success", tasks
     assert tasks["no_approval_needed"] == "skipped", tasks
+    assert 'Backend settings from the run: {"timeout": 900}' in sa.api.task_log(DAG_ID, run_id, "train")
     approval = sa.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval")
     assert approval["try_number"] == 1, f"the approval was asked again: {approval}"
     detail = sa.api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/request_approval/-1/hitlDetails")
