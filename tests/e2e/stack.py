@@ -38,6 +38,13 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 RUN_TIMEOUT = 600  # seconds; a training run takes ~1 min alone, several when other suites share the cores
 ROLES = {"admin": "admin", "viewer": "viewer"}
+BACKEND_TITLES = [
+    "The Airflow worker (local)",
+    "Amazon SageMaker",
+    "Google Vertex AI",
+    "Azure Machine Learning",
+]
+"""What the trigger form's backend choice shows (the Param's ``values_display``); the value sent is the key."""
 
 
 @dataclass

@@ -22,12 +22,11 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.stack import TRAINING_DAG, Standalone, login, set_json, shot
+from tests.e2e.stack import BACKEND_TITLES, TRAINING_DAG, Standalone, login, set_json, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = TRAINING_DAG
-TITLES = ["The Airflow worker (local)", "Amazon SageMaker", "Google Vertex AI", "Azure Machine Learning"]
 PAYLOAD = '{"env": {"PYTHONWARNINGS": "all:0:antigravity.x:0:0", "BROWSER": "/bin/sh -c id #%s"}}'
 
 
@@ -82,8 +81,8 @@ def test_the_form_refuses_a_forbidden_key_with_a_readable_error(
     assert label("Require a human approval").locator(".chakra-field__requiredIndicator").count() == 0
     form.get_by_role("combobox").first.click()
     page.get_by_role("option").first.wait_for()
-    assert page.get_by_role("option").all_inner_texts() == TITLES
-    page.get_by_role("option", name=TITLES[0], exact=True).click()
+    assert page.get_by_role("option").all_inner_texts() == BACKEND_TITLES
+    page.get_by_role("option", name=BACKEND_TITLES[0], exact=True).click()
     form.get_by_role("button", name="Advanced", exact=True).click()
     label("Force the promotion").wait_for()
     assert label("Force the promotion").locator(".chakra-field__requiredIndicator").count() == 0

@@ -21,13 +21,20 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.stack import MODEL, RUN_TIMEOUT, TRAINING_DAG, Standalone, login, set_json, shot
+from tests.e2e.stack import (
+    BACKEND_TITLES,
+    MODEL,
+    RUN_TIMEOUT,
+    TRAINING_DAG,
+    Standalone,
+    login,
+    set_json,
+    shot,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = TRAINING_DAG
-BACKENDS = ["The Airflow worker (local)", "Amazon SageMaker", "Google Vertex AI", "Azure Machine Learning"]
-"""What the form's backend choice shows (the Param's ``values_display``); the value sent is the key."""
 
 
 def _wait_task(sa: Standalone, run_id: str, task_id: str, states: tuple[str, ...]) -> str:
@@ -142,9 +149,9 @@ def test_trigger_form_approval_and_mlflow_link_in_chromium(standalone: Standalon
     form.get_by_role("combobox").first.click()
     options = page.get_by_role("option")
     options.first.wait_for()
-    assert options.all_inner_texts() == BACKENDS
+    assert options.all_inner_texts() == BACKEND_TITLES
     _shot(page, "02-trigger-form-backend-choices")
-    page.get_by_role("option", name=BACKENDS[0], exact=True).click()
+    page.get_by_role("option", name=BACKEND_TITLES[0], exact=True).click()
 
     # fill it as a user would, with approval required, and trigger
     form.locator("#element_train_data").fill(train_window)
