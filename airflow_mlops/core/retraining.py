@@ -166,6 +166,9 @@ class Verdict:
     reasons: list[str]
 
 
+MAX_RETRAIN_RATIO = 0.25  # the bar: at most this share of retrain-every-window's retrainings
+
+
 def mean(values: Sequence[float]) -> float:
     finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     return sum(finite) / len(finite) if finite else float("nan")
@@ -176,7 +179,7 @@ def compare_to_every(
     *,
     greater_is_better: bool = True,
     max_seed_gap: float = 0.5,
-    max_ratio: float = 0.25,
+    max_ratio: float = MAX_RETRAIN_RATIO,
 ) -> Verdict:
     """Judge the triggered policy against retrain-every-window over several seeds.
 
@@ -202,3 +205,74 @@ def compare_to_every(
     return Verdict(
         passed=passed, mean_gap=mean_gap, worst_seed_gap=worst, retrain_ratio=ratio, reasons=reasons
     )
+
+
+# ------------------------------------------------------------------------------------------ hindsight
+
+
+def hindsight_bound(
+    scores: Mapping[int, Mapping[int, float]],
+    windows: Sequence[int],
+    max_retrainings: int,
+    *,
+    greater_is_better: bool = True,
+) -> list[float]:
+    """The best mean metric any policy can reach over ``windows`` with at most ``k`` promotions,
+    for each ``k`` from 0 to ``max_retrainings``: a ceiling, not a policy.
+
+    It chooses with hindsight (it sees every window's labels) and needs no evaluation rule: it
+    promotes exactly the candidates that pay off. It holds for any policy whose candidate after
+    window ``s`` does not depend on earlier decisions (a fixed training window: ``N`` recent
+    windows or all history), since such a policy serves, window after window, the same sequence of
+    candidates as some choice of at most ``k`` promotion windows.
+
+    :param scores: ``scores[s][t]``: the metric on window ``t`` of the candidate trained after window
+        ``s`` (it can serve from ``s + 1``); ``s = windows[0] - 1`` is the first model, serving
+        ``windows[0]``. A candidate is trained only after a window that has a next one to serve.
+    :param windows: the served windows, consecutive, in order.
+    """
+    if not windows:
+        raise ValueError("no windows to serve")
+    if max_retrainings < 0:
+        raise ValueError(f"max_retrainings must be 0 or more, got {max_retrainings}")
+    if list(windows) != list(range(windows[0], windows[0] + len(windows))):
+        raise ValueError(f"windows must be consecutive, got {list(windows)}")
+    sign = 1.0 if greater_is_better else -1.0
+    first = windows[0] - 1
+    # best[(s, k)]: the best total so far with the candidate of window s serving, k promotions made
+    best: dict[tuple[int, int], float] = {(first, 0): 0.0}
+    for t in windows:
+        served: dict[tuple[int, int], float] = {}
+        for (s, k), total in best.items():
+            try:
+                value = total + sign * scores[s][t]
+            except KeyError:
+                raise ValueError(f"no score of the candidate of window {s} on window {t}") from None
+            served[(s, k)] = value
+        best = dict(served)
+        if t != windows[-1]:  # promote the candidate trained after t: it serves from t + 1
+            for (_, k), total in served.items():
+                if k < max_retrainings and best.get((t, k + 1), -math.inf) < total:
+                    best[(t, k + 1)] = total
+    curve = []
+    for budget in range(max_retrainings + 1):
+        top = max(total for (_, k), total in best.items() if k <= budget)
+        curve.append(sign * top / len(windows))
+    return curve
+
+
+def pooled_bound(curves: Sequence[Sequence[float]], budget: int, *, greater_is_better: bool = True) -> float:
+    """The best mean over seeds when ``budget`` promotions are shared out among the seeds as
+    hindsight would (``curves[i][k]``: seed ``i``'s :func:`hindsight_bound` at ``k``), the way the
+    acceptance bar counts retrainings: over all seeds together."""
+    if not curves:
+        raise ValueError("no seeds")
+    sign = 1.0 if greater_is_better else -1.0
+    # best[b]: the best sum over the seeds so far using at most b promotions
+    best = [0.0] * (budget + 1)
+    for curve in curves:
+        best = [
+            max(best[b - k] + sign * curve[k] for k in range(min(b, len(curve) - 1) + 1))
+            for b in range(budget + 1)
+        ]
+    return sign * best[budget] / len(curves)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from airflow_mlops.core.retraining import (
     Signals,
     compare_to_every,
+    hindsight_bound,
+    pooled_bound,
     refresh_due,
     regime_changed,
     regime_start_after,
@@ -83,6 +88,69 @@ def test_verdict_misses_when_behind_on_the_mean_a_seed_or_the_budget(seeds, why)
 
 def test_verdict_for_an_error_metric_prefers_lower_values():
     assert compare_to_every([_seed(2.0, 8, 1.9, 2)], greater_is_better=False).passed
+
+
+# ------------------------------------------------------------------------------ the hindsight bound
+
+
+def _scores(n, seed):
+    """``scores[s][t]`` for the first model (s=0) and a candidate after each window but the last."""
+    rng = random.Random(seed)
+    return {s: {t: rng.random() for t in range(s + 1, n)} for s in range(n - 1)}
+
+
+def _served_mean(scores, n, promotions):
+    serving, total = 0, 0.0
+    for t in range(1, n):
+        total += scores[serving][t]
+        if t in promotions:
+            serving = t
+    return total / (n - 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bound_is_the_best_choice_of_promotions_by_enumeration(seed):
+    n = 8  # windows 0..7: the first model trains on 0, serves 1..7; candidates after 1..6
+    scores = _scores(n, seed)
+    curve = hindsight_bound(scores, range(1, n), 6)
+    for k in range(7):
+        best = max(
+            _served_mean(scores, n, set(chosen))
+            for size in range(k + 1)
+            for chosen in itertools.combinations(range(1, n - 1), size)
+        )
+        assert curve[k] == pytest.approx(best)
+    assert curve[0] == pytest.approx(_served_mean(scores, n, set()))  # never
+    assert curve == sorted(curve)  # a larger budget never hurts
+
+
+def test_the_bound_for_an_error_metric_minimises():
+    scores = {0: {1: 5.0, 2: 5.0, 3: 5.0}, 1: {2: 1.0, 3: 9.0}, 2: {3: 2.0}}
+    assert hindsight_bound(scores, [1, 2, 3], 2, greater_is_better=False) == pytest.approx(
+        [5.0, 4.0, 8 / 3]  # never; after 2 (5+5+2; after 1 alone: 5+1+9); after 1 and 2 (5+1+2)
+    )
+
+
+def test_the_bound_names_a_missing_score_and_refuses_gaps():
+    with pytest.raises(ValueError, match="candidate of window 1 on window 3"):
+        hindsight_bound({0: {1: 0.5, 2: 0.5, 3: 0.5}, 1: {2: 0.6}}, [1, 2, 3], 1)
+    with pytest.raises(ValueError, match="consecutive"):
+        hindsight_bound(_scores(5, 0), [1, 3], 1)
+    with pytest.raises(ValueError, match="0 or more"):
+        hindsight_bound(_scores(5, 0), [1, 2], -1)
+
+
+def test_the_pooled_bound_shares_the_budget_out_among_seeds_as_hindsight_would():
+    curves = [hindsight_bound(_scores(7, seed), range(1, 7), 5) for seed in range(3)]
+    for budget in range(8):
+        best = max(
+            sum(curve[k] for curve, k in zip(curves, split, strict=True)) / 3
+            for split in itertools.product(range(6), repeat=3)
+            if sum(split) <= budget
+        )
+        assert pooled_bound(curves, budget) == pytest.approx(best)
+    lower = [[-v for v in curve] for curve in curves]
+    assert pooled_bound(lower, 4, greater_is_better=False) == pytest.approx(-pooled_bound(curves, 4))
 
 
 # ------------------------------------------------------------------------------ the training window
