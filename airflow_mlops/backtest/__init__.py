@@ -60,6 +60,7 @@ def backtest(
     jobs: int = 1,
     isolation: str = "inprocess",
     progress: Callable[[str], None] | None = None,
+    ceiling: bool = False,
 ) -> dict[str, Any]:
     """Replay retraining policies on a labelled history and return the summary (``backtest.json``'s content).
 
@@ -79,6 +80,9 @@ def backtest(
     :param jobs: seeds replayed in parallel processes.
     :param isolation: ``"inprocess"`` (default) or ``"process"``: how the entrypoint is run.
     :param progress: called with one line per replayed window (default: silent).
+    :param ceiling: also report the ceiling with hindsight (``summary["ceiling"]``): the best mean
+        any policy could reach at this training window with a quarter of every window's
+        retrainings. Scores every candidate on every later window; needs a fixed training window.
     """
     import json
     import time
@@ -110,6 +114,7 @@ def backtest(
         "policies": names,
         "initial_windows": initial,
         "isolation": isolation,
+        "ceiling": ceiling,
     }
     if jobs > 1 and len(seed_list) > 1:
         from concurrent.futures import ProcessPoolExecutor

@@ -45,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--process", action="store_true", help="run the entrypoint in a subprocess per retraining"
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also report the best any policy could do with a quarter of every window's retrainings, "
+        "knowing the future (scores every candidate on every later window)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
 
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs=args.jobs,
             isolation="process" if args.process else "inprocess",
             progress=None if args.quiet else _progress,
+            ceiling=args.ceiling,
         )
     except (BacktestInputError, PolicyError, ValueError) as err:
         print(f"backtest: error: {err}", file=sys.stderr)

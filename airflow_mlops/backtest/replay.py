@@ -92,6 +92,9 @@ class SeedRun:
     initial_version: int
     initial_seconds: float
     seconds: float
+    # with ``ceiling``: hindsight[s][t], the metric on window t of the candidate trained after
+    # window s (the first model: s = initial_windows - 1), for retraining.hindsight_bound
+    hindsight: dict[int, dict[int, float]] | None = None
 
 
 @dataclass
@@ -118,11 +121,15 @@ def replay_seed(
     isolation: str = "inprocess",
     progress: Progress | None = None,
     cache: CandidateCache | None = None,
+    ceiling: bool = False,
 ) -> SeedRun:
     """Replay ``policies`` over ``history`` with one seed (the held-out split and the model's seed).
 
     :param cache: candidates to reuse (from an earlier replay of the same history, seed and training
         settings, e.g. to compare trigger settings); kept whole. Default: a new one in a temporary folder.
+    :param ceiling: also score every candidate the training window gives (one after each window
+        but the last: those ``every`` trains) on every later window (``SeedRun.hindsight``), for the
+        ceiling with hindsight. Needs a fixed training window (a number or ``all``).
     """
     from airflow_mlops.core.metrics import check_metric, greater_is_better
 
@@ -147,6 +154,11 @@ def replay_seed(
     if missing:
         raise BacktestInputError(
             f"drift_columns {missing} are not columns of the history ({history.columns})"
+        )
+    if ceiling and policy.training_windows == retraining.SINCE_DRIFT:
+        raise BacktestInputError(
+            "the ceiling with hindsight needs a fixed training window (a number of recent windows or "
+            "'all'): with training_windows='since_drift' a candidate depends on what was decided before"
         )
     greater = greater_is_better(policy.metric)
     began = time.perf_counter()
@@ -173,6 +185,9 @@ def replay_seed(
         }
         runs = {name: PolicyRun(name) for name in policies}
         last = len(history.windows) - 1
+        hindsight = None
+        if ceiling:
+            hindsight = {initial_windows - 1: _later_values(cache, first, last, policy.metric)}
         for t in range(initial_windows, len(history.windows)):
             window = history.windows[t]
             for name in policies:
@@ -219,6 +234,9 @@ def replay_seed(
                         state.champion = candidate
                         state.baseline = decision["candidate"]["metrics"]
                 run.records.append(record)
+            if hindsight is not None and t < last:
+                start = retraining.training_start(policy.training_windows, t, cap=policy.max_training_windows)
+                hindsight[t] = _later_values(cache, cache.get(t, start), last, policy.metric)
             if not shared:
                 cache.keep_only({s.champion.key for s in states.values()})
             if progress is not None:
@@ -237,7 +255,12 @@ def replay_seed(
         initial_version=first.version,
         initial_seconds=first.seconds,
         seconds=time.perf_counter() - began,
+        hindsight=hindsight,
     )
+
+
+def _later_values(cache: CandidateCache, candidate: Candidate, last: int, metric: str) -> dict[int, float]:
+    return {u: served_value(cache, candidate, u, metric) for u in range(candidate.window + 1, last + 1)}
 
 
 def _serve(
@@ -253,12 +276,7 @@ def _serve(
     from airflow_mlops.core.performance import performance_verdict
 
     frame, target, champion = window.frame, policy.target, state.champion
-    value = cache.memo(
-        ("serve", champion.key, t, policy.metric),
-        lambda: _score(
-            champion.model, frame.drop(columns=[target]), frame[target], policy.metric, window.label
-        ),
-    )
+    value = served_value(cache, champion, t, policy.metric)
     record = WindowRecord(window=window.label, rows=len(frame), version=champion.version, value=value)
     reference = champion.reference
     try:
@@ -292,6 +310,16 @@ def _serve(
     )
     record.degraded = verdict.degraded
     return record
+
+
+def served_value(cache: CandidateCache, candidate: Candidate, t: int, metric: str) -> float:
+    """``candidate``'s metric on all of window ``t``'s labels, computed once per cache."""
+    window = cache.history.windows[t]
+    frame, target = window.frame, cache.history.target
+    return cache.memo(
+        ("serve", candidate.key, t, metric),
+        lambda: _score(candidate.model, frame.drop(columns=[target]), frame[target], metric, window.label),
+    )
 
 
 def _signals_of(record: WindowRecord) -> retraining.Signals:

@@ -84,8 +84,65 @@ def summarize(
         "totals": totals,
         "windows": windows,
         "triggered_vs_every": verdict,
+        "ceiling": ceiling(runs, metric),
         "seconds": round(seconds, 1),
     }
+
+
+def ceiling(runs: list[Any], metric: str) -> dict[str, Any] | None:
+    """The best mean any policy at this training window could reach with at most a quarter of
+    every window's retrainings, promoting with hindsight exactly the candidates that pay off
+    (:func:`retraining.hindsight_bound`); None unless the seeds were replayed with ``ceiling``.
+
+    The budget is counted as the acceptance bar counts it: over all seeds (``mean``, the budget
+    shared out among them), and per seed (``per_seed``, a quarter of that seed's)."""
+    from airflow_mlops.core.metrics import greater_is_better
+
+    if not runs or any(r.hindsight is None for r in runs):
+        return None
+    greater = greater_is_better(metric)
+    spans = []
+    for run in runs:
+        first, last = min(run.hindsight), max(run.hindsight) + 1
+        spans.append(range(first + 1, last + 1))  # the windows served; every retrains after all but the last
+    every = sum(len(windows) - 1 for windows in spans)
+    budget = int(every * retraining.MAX_RETRAIN_RATIO)
+    curves, per_seed = [], []
+    for run, windows in zip(runs, spans, strict=True):
+        curve = retraining.hindsight_bound(
+            run.hindsight, windows, min(budget, len(windows) - 1), greater_is_better=greater
+        )
+        curves.append(curve)
+        k = min(int((len(windows) - 1) * retraining.MAX_RETRAIN_RATIO), len(curve) - 1)
+        per_seed.append({"seed": run.seed, "retrainings": k, "mean": curve[k]})
+    return {
+        "mean": retraining.pooled_bound(curves, budget, greater_is_better=greater),
+        "retrainings": budget,
+        "every_retrainings": every,
+        "per_seed": per_seed,
+    }
+
+
+def ceiling_text(summary: dict[str, Any]) -> str | None:
+    """One sentence: the ceiling, and how it compares with ``every`` and ``triggered``."""
+    from airflow_mlops.core.metrics import greater_is_better
+
+    top = summary.get("ceiling")
+    if not top:
+        return None
+    sign = 1.0 if greater_is_better(summary["metric"]) else -1.0
+    text = (
+        f"ceiling with hindsight: {_f(top['mean'])} with at most {top['retrainings']} of every window's "
+        f"{top['every_retrainings']} retrainings over the seeds, promoting exactly the candidates that "
+        "pay off (it knows the future: no policy deciding from the past can beat it)"
+    )
+    gaps = []
+    for name in (retraining.EVERY, retraining.TRIGGERED):
+        if name in summary["totals"]:
+            gap = sign * (top["mean"] - summary["totals"][name]["mean"]) * 100
+            gaps.append(f"{gap:+.2f} points vs {name}")
+    seeds = ", ".join(f"seed {s['seed']} {_f(s['mean'])} ({s['retrainings']})" for s in top["per_seed"])
+    return text + (f"; {', '.join(gaps)}" if gaps else "") + f"; per seed at a quarter of its own: {seeds}"
 
 
 def _f(value: Any, digits: int = 4) -> str:
@@ -141,6 +198,9 @@ def table(summary: dict[str, Any]) -> str:
             ("triggered vs every window: " + ("meets" if verdict["passed"] else "misses") + " the bar: ")
             + "; ".join(verdict["reasons"])
         )
+    top = ceiling_text(summary)
+    if top:
+        lines += ["", top]
     return "\n".join(lines)
 
 
@@ -239,6 +299,9 @@ def html_page(summary: dict[str, Any]) -> str:
         items = "".join(f"<li>{e(r)}</li>" for r in verdict["reasons"])
         word = "meets" if verdict["passed"] else "misses"
         verdict_html = f"<h2>Triggered vs every window</h2><p id='verdict'>The triggered policy {word} the bar:</p><ul>{items}</ul>"
+    top = ceiling_text(summary)
+    if top:
+        verdict_html += f"<h2>Ceiling with hindsight</h2><p id='ceiling'>{e(top[0].upper() + top[1:])}.</p>"
     policy_rows = "".join(
         f"<tr><th>{e(k)}</th><td><code>{e(str(v))}</code></td></tr>" for k, v in summary["policy"].items()
     )

@@ -54,6 +54,7 @@ def demo_report(tmp_path_factory):
             str(out),
             "--jobs",
             "2",
+            "--ceiling",
         ],
         cwd=REPO,
         env=env,
@@ -98,6 +99,18 @@ def test_triggered_keeps_up_with_a_tenth_of_the_retrainings(demo_report):
     assert drift_window["window"] == "2025-03-07"  # the demo's drift date, seen on the model inputs
 
 
+def test_the_ceiling_bounds_the_triggered_policy_within_its_budget(demo_report):
+    summary = json.loads((demo_report["out"] / "backtest.json").read_text())
+    top, triggered = summary["ceiling"], summary["totals"]["triggered"]
+    assert (top["retrainings"], top["every_retrainings"]) == (12, 50)  # a quarter of 5 x 10
+    assert top["mean"] >= triggered["mean"]
+    for seed, run in zip(top["per_seed"], triggered["per_seed"], strict=True):
+        assert seed["retrainings"] == 2
+        if run["retrainings"] <= 2:  # within the seed's quarter: no policy beats hindsight
+            assert seed["mean"] >= run["mean"] - 1e-12, (seed, run)
+    assert "ceiling with hindsight" in demo_report["stdout"]
+
+
 def test_the_page_shows_the_plot_and_the_tables_in_chromium(demo_report, tmp_path):
     ensure_system("chromium")
     from playwright.sync_api import sync_playwright
@@ -123,6 +136,7 @@ def test_the_page_shows_the_plot_and_the_tables_in_chromium(demo_report, tmp_pat
             triggered = page.locator("#totals tr[data-policy='triggered']").inner_text()
             assert len(triggered.split("\t")) >= 2 + 5  # policy, mean, one cell per seed, ...
             assert "the bar" in page.locator("#verdict").inner_text()
+            assert "Ceiling with hindsight" in page.locator("#ceiling").inner_text()
             page.screenshot(path=str(tmp_path / "backtest.png"), full_page=True)
             assert (tmp_path / "backtest.png").stat().st_size > 10_000
         finally:

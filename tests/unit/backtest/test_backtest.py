@@ -121,3 +121,73 @@ def test_a_failing_entrypoint_reports_its_own_error(tmp_path, window_folder):
     script.write_text("import sys\nprint('no GPU here', file=sys.stderr)\nsys.exit(3)\n")
     with pytest.raises(TrainingFailed, match="no GPU here"):
         backtest(str(window_folder), policy=POLICY, entrypoint=str(script), seeds=1)
+
+
+def test_the_ceiling_scores_every_candidate_on_every_later_window_as_the_replay_does():
+    from airflow_mlops.backtest.history import load_history
+    from airflow_mlops.backtest.replay import replay_seed
+    from airflow_mlops.backtest.report import ceiling
+    from tests.unit.backtest.conftest import make_window
+
+    history = load_history([(f"w{i}", make_window(i, drifted=i >= 4)) for i in range(8)], target="label")
+    run = replay_seed(history, POLICY, entrypoint=ENTRYPOINT, seed=1, initial_windows=2, ceiling=True)
+    # the first model (trained on w0-w1) and the candidate after each served window but the last
+    assert sorted(run.hindsight) == [1, 2, 3, 4, 5, 6]
+    assert all(sorted(run.hindsight[s]) == list(range(s + 1, 8)) for s in run.hindsight)
+    # a value is what the replay records when that model serves that window
+    assert [r.value for r in run.policies["never"].records] == [run.hindsight[1][t] for t in range(2, 8)]
+    every = run.policies["every"].records
+    for t in range(3, 8):
+        if every[t - 3].promoted:  # promoted after window t - 1: it served window t
+            assert every[t - 2].value == run.hindsight[t - 1][t]
+
+    top = ceiling([run], POLICY.metric)
+    assert (top["retrainings"], top["every_retrainings"]) == (1, 5)  # a quarter of 5, rounded down
+    one_promotion = [
+        (
+            sum(run.hindsight[1][t] for t in range(2, s + 1))
+            + sum(run.hindsight[s][t] for t in range(s + 1, 8))
+        )
+        / 6
+        for s in range(2, 7)
+    ]
+    assert top["mean"] == pytest.approx(max([run.policies["never"].mean, *one_promotion]))
+    assert top["per_seed"] == [{"seed": 1, "retrainings": 1, "mean": top["mean"]}]
+    if run.policies["triggered"].retrainings <= 1:  # within the budget: the ceiling bounds it
+        assert run.policies["triggered"].mean <= top["mean"] + 1e-12
+
+
+def test_the_ceiling_is_reported_in_the_table_and_the_page(tmp_path):
+    from tests.unit.backtest.conftest import make_window
+
+    windows = [(f"w{i}", make_window(i, drifted=i >= 4)) for i in range(8)]
+    result = backtest(
+        windows, policy=POLICY, entrypoint=ENTRYPOINT, seeds=2, out_dir=str(tmp_path), ceiling=True
+    )
+    top = result["ceiling"]
+    assert (top["retrainings"], top["every_retrainings"]) == (2, 10)  # over both seeds
+    assert [s["seed"] for s in top["per_seed"]] == [1, 2]
+    assert top["mean"] >= result["totals"]["never"]["mean"]
+    assert "ceiling with hindsight: " in table(result)
+    assert "points vs every" in table(result)
+    page = Path(result["files"]["html"]).read_text()
+    assert "<p id='ceiling'>Ceiling with hindsight: " in page
+    assert json.loads(Path(result["files"]["json"]).read_text())["ceiling"] == top
+    assert backtest(windows, policy=POLICY, entrypoint=ENTRYPOINT, seeds=1)["ceiling"] is None
+
+
+def test_the_ceiling_refuses_a_training_window_that_depends_on_decisions(tmp_path, window_folder, capsys):
+    code = main(
+        [
+            str(window_folder),
+            "--entrypoint",
+            ENTRYPOINT,
+            "--training-windows",
+            "since_drift",
+            "--ceiling",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 2
+    assert "ceiling with hindsight needs a fixed training window" in capsys.readouterr().err
