@@ -20,6 +20,12 @@ model's random state, and for the demo the stream itself), and every seed is pri
 line checks the acceptance bar: ``triggered`` not behind ``every`` on the mean, not more than 0.5
 points behind on any seed, with at most a quarter of its retrainings.
 
+After the reference policy's verdict it prints the ceiling with hindsight
+(``retraining.hindsight_bound``): every candidate the training window gives is scored on every later
+window, and the best mean reachable with at most a quarter of every window's retrainings is found
+by choosing, knowing the future, which candidates to promote. No policy that decides from the past
+can beat it; when it is below ``every``, the bar cannot be met at that training window.
+
 Run: ``python bench/continuous_training.py [--stream demo|rainfall|both] [--seeds 5]``;
 ``--variants`` also replays the alternative settings measured for docs/policy.md (slow; set
 ``BENCH_CACHE_DIR`` to keep the trained candidates between runs). Exit code 1 when the triggered
@@ -166,9 +172,12 @@ def run_stream(
     variants: dict[str, dict[str, Any]],
     baselines: dict[str, dict[str, Any]],
     policies: list[str] | None = None,
+    ceiling: bool = False,
 ) -> dict[str, list[SeedRun]]:
     """``{name: [SeedRun per seed]}`` for each variant (``policies``, default all four) and each
-    baseline (``every`` only)."""
+    baseline (``every`` only).
+
+    :param ceiling: the reference's replay also scores every candidate on every later window."""
     make, redraws, target = STREAMS[stream]
     policy = policy.replace(target=target, hyperparameters={**policy.hyperparameters})
     jobs = [(name, changes, list(policies or retraining.POLICIES)) for name, changes in variants.items()]
@@ -196,6 +205,7 @@ def run_stream(
                     policies=policies,
                     initial_windows=INITIAL_WINDOWS,
                     cache=cache if cache.trains_like(variant) else None,
+                    ceiling=ceiling and name == "reference",
                 )
                 out[name].append(run)
                 print(
@@ -279,6 +289,37 @@ def print_verdicts(stream: str, name: str, runs: dict[str, list[SeedRun]], basel
     return passed
 
 
+def print_bound(stream: str, reference: list[SeedRun], policy: RetrainingPolicy) -> dict[str, Any]:
+    """The ceiling with hindsight (``report.ceiling``) next to ``every`` and ``triggered``, per seed
+    and over the seeds with the bar's budget (a quarter of every window's retrainings, all seeds)."""
+    from airflow_mlops.backtest.report import ceiling
+    from airflow_mlops.core.metrics import greater_is_better
+
+    top = ceiling(reference, policy.metric)
+    sign = 1.0 if greater_is_better(policy.metric) else -1.0
+    print(
+        f"\n{stream}: the ceiling with hindsight: the best mean a policy training on "
+        f"{policy.training_windows!r} window(s) can reach with at most a quarter of every window's "
+        "retrainings, promoting exactly the candidates that pay off (it sees the future: a bound, not a policy)"
+    )
+    for run, seed in zip(reference, top["per_seed"], strict=True):
+        every, triggered = run.policies[retraining.EVERY], run.policies[retraining.TRIGGERED]
+        print(
+            f"  seed {run.seed}: every {every.mean:.4f} ({every.retrainings}) | triggered "
+            f"{triggered.mean:.4f} ({triggered.retrainings}) | best with {seed['retrainings']}: "
+            f"{seed['mean']:.4f} ({sign * (seed['mean'] - every.mean) * 100:+.2f} points vs every)"
+        )
+    every_mean = retraining.mean([r.policies[retraining.EVERY].mean for r in reference])
+    triggered_mean = retraining.mean([r.policies[retraining.TRIGGERED].mean for r in reference])
+    print(
+        f"  over the seeds, {top['retrainings']} of {top['every_retrainings']} retrainings shared out "
+        f"with hindsight: {top['mean']:.4f}, {sign * (top['mean'] - every_mean) * 100:+.2f} points vs "
+        f"every's mean {every_mean:.4f} (triggered {triggered_mean:.4f}, "
+        f"{sign * (triggered_mean - every_mean) * 100:+.2f})"
+    )
+    return top
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", choices=["demo", "rainfall", "both"], default="both")
@@ -296,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policies", help="with --variants: the policies the variants replay (default: all four)"
     )
+    parser.add_argument(
+        "--no-bound",
+        dest="bound",
+        action="store_false",
+        help="skip the ceiling with hindsight (every candidate scored on every later window)",
+    )
     parser.add_argument("--json", help="also write every summary (per window, per seed) to this file")
     args = parser.parse_args(argv)
     policy = RetrainingPolicy.from_env()
@@ -311,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     dump: dict[str, Any] = {}
     for stream in streams:
         began = time.perf_counter()
-        runs = run_stream(stream, policy, seeds, variants, baselines, replayed)
+        ceiling = bool(
+            args.bound
+            and policy.training_windows != retraining.SINCE_DRIFT
+            and (replayed is None or {retraining.EVERY, retraining.TRIGGERED} <= set(replayed))
+        )
+        runs = run_stream(stream, policy, seeds, variants, baselines, replayed, ceiling)
         print(f"\n{stream}: replayed in {time.perf_counter() - began:.0f} s")
         for name in baselines:
             report(stream, runs[name], name)
@@ -320,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             ok = print_verdicts(stream, name, runs, list(baselines))
             if name == "reference":
                 failed |= not ok
+                if ceiling:
+                    dump[f"{stream} | ceiling"] = print_bound(stream, runs[name], policy)
         for name, variant_runs in runs.items():
             dump[f"{stream} | {name}"] = _summary(
                 variant_runs, _variant(policy, {**variants, **baselines}[name])
