@@ -308,6 +308,7 @@ def print_bound(stream: str, reference: list[SeedRun], policy: RetrainingPolicy)
             f"  seed {run.seed}: every {every.mean:.4f} ({every.retrainings}) | triggered "
             f"{triggered.mean:.4f} ({triggered.retrainings}) | best with {seed['retrainings']}: "
             f"{seed['mean']:.4f} ({sign * (seed['mean'] - every.mean) * 100:+.2f} points vs every)"
+            f" | best with 1: {seed['curve'][min(1, len(seed['curve']) - 1)]:.4f}"
         )
     every_mean = retraining.mean([r.policies[retraining.EVERY].mean for r in reference])
     triggered_mean = retraining.mean([r.policies[retraining.TRIGGERED].mean for r in reference])

@@ -114,7 +114,8 @@ def ceiling(runs: list[Any], metric: str) -> dict[str, Any] | None:
         )
         curves.append(curve)
         k = min(int((len(windows) - 1) * retraining.MAX_RETRAIN_RATIO), len(curve) - 1)
-        per_seed.append({"seed": run.seed, "retrainings": k, "mean": curve[k]})
+        # curve[j]: the best with at most j retrainings, up to the budget of all seeds
+        per_seed.append({"seed": run.seed, "retrainings": k, "mean": curve[k], "curve": curve})
     return {
         "mean": retraining.pooled_bound(curves, budget, greater_is_better=greater),
         "retrainings": budget,
