@@ -137,9 +137,9 @@ def test_the_ceiling_scores_every_candidate_on_every_later_window_as_the_replay_
     # a value is what the replay records when that model serves that window
     assert [r.value for r in run.policies["never"].records] == [run.hindsight[1][t] for t in range(2, 8)]
     every = run.policies["every"].records
-    for t in range(3, 8):
-        if every[t - 3].promoted:  # promoted after window t - 1: it served window t
-            assert every[t - 2].value == run.hindsight[t - 1][t]
+    promoted = [t for t in range(3, 8) if every[t - 3].promoted]  # after window t - 1: served t
+    assert promoted
+    assert [every[t - 2].value for t in promoted] == [run.hindsight[t - 1][t] for t in promoted]
 
     top = ceiling([run], POLICY.metric)
     assert (top["retrainings"], top["every_retrainings"]) == (1, 5)  # a quarter of 5, rounded down
