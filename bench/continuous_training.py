@@ -289,18 +289,19 @@ def print_verdicts(stream: str, name: str, runs: dict[str, list[SeedRun]], basel
     return passed
 
 
-def print_bound(stream: str, reference: list[SeedRun], policy: RetrainingPolicy) -> dict[str, Any]:
-    """The ceiling with hindsight (``report.ceiling``) next to ``every`` and ``triggered``, per seed
-    and over the seeds with the bar's budget (a quarter of every window's retrainings, all seeds)."""
-    from airflow_mlops.backtest.report import ceiling
+def print_bound(stream: str, reference: list[SeedRun], summary: dict[str, Any]) -> None:
+    """The ceiling with hindsight of the reference's summary (``report.ceiling``) per seed, next
+    to that seed's ``every`` and ``triggered``, then over the seeds (``report.ceiling_text``)."""
+    from airflow_mlops.backtest.report import ceiling_text
     from airflow_mlops.core.metrics import greater_is_better
 
-    top = ceiling(reference, policy.metric)
-    sign = 1.0 if greater_is_better(policy.metric) else -1.0
+    top = summary["ceiling"]
+    sign = 1.0 if greater_is_better(summary["metric"]) else -1.0
     print(
         f"\n{stream}: the ceiling with hindsight: the best mean a policy training on "
-        f"{policy.training_windows!r} window(s) can reach with at most a quarter of every window's "
-        "retrainings, promoting exactly the candidates that pay off (it sees the future: a bound, not a policy)"
+        f"{summary['policy']['training_windows']!r} window(s) can reach with at most a quarter of every "
+        "window's retrainings, promoting exactly the candidates that pay off (it sees the future: a "
+        "bound, not a policy)"
     )
     for run, seed in zip(reference, top["per_seed"], strict=True):
         every, triggered = run.policies[retraining.EVERY], run.policies[retraining.TRIGGERED]
@@ -310,15 +311,7 @@ def print_bound(stream: str, reference: list[SeedRun], policy: RetrainingPolicy)
             f"{seed['mean']:.4f} ({sign * (seed['mean'] - every.mean) * 100:+.2f} points vs every)"
             f" | best with 1: {seed['curve'][min(1, len(seed['curve']) - 1)]:.4f}"
         )
-    every_mean = retraining.mean([r.policies[retraining.EVERY].mean for r in reference])
-    triggered_mean = retraining.mean([r.policies[retraining.TRIGGERED].mean for r in reference])
-    print(
-        f"  over the seeds, {top['retrainings']} of {top['every_retrainings']} retrainings shared out "
-        f"with hindsight: {top['mean']:.4f}, {sign * (top['mean'] - every_mean) * 100:+.2f} points vs "
-        f"every's mean {every_mean:.4f} (triggered {triggered_mean:.4f}, "
-        f"{sign * (triggered_mean - every_mean) * 100:+.2f})"
-    )
-    return top
+    print(f"  over the seeds: {ceiling_text(summary)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,17 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{stream}: replayed in {time.perf_counter() - began:.0f} s")
         for name in baselines:
             report(stream, runs[name], name)
+        for name, variant_runs in runs.items():
+            dump[f"{stream} | {name}"] = _summary(
+                variant_runs, _variant(policy, {**variants, **baselines}[name])
+            )
         for name, changes in variants.items():
             report(stream, runs[name], f"{name} {changes or policy.as_dict()}")
             ok = print_verdicts(stream, name, runs, list(baselines))
             if name == "reference":
                 failed |= not ok
                 if ceiling:
-                    dump[f"{stream} | ceiling"] = print_bound(stream, runs[name], policy)
-        for name, variant_runs in runs.items():
-            dump[f"{stream} | {name}"] = _summary(
-                variant_runs, _variant(policy, {**variants, **baselines}[name])
-            )
+                    print_bound(stream, runs[name], dump[f"{stream} | reference"])
     if args.json:
         Path(args.json).write_text(json.dumps(dump, indent=1, default=str))
     return 1 if failed else 0
