@@ -7,6 +7,7 @@ and a real MLflow tracking server on 127.0.0.1 for the tests that need one.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 # Airflow reads its configuration once, at first import: the session home must be in the
@@ -24,6 +25,16 @@ for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "AIRFLOW_CONN_MLFLOW_
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 
 pytest_plugins = ["tests.helpers.fixtures"]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """The session's Airflow home goes with a passing run (every run used to leave 10 MB in the
+    temporary folder: hundreds of runs filled the disk CI runs on); a failing run keeps it, with
+    its task logs, and says where."""
+    if exitstatus == 0:
+        shutil.rmtree(_HOME, ignore_errors=True)
+    else:
+        print(f"\nThe Airflow home of this session, with its task logs, is kept: {_HOME}")
 
 
 def pytest_collection_modifyitems(config, items) -> None:

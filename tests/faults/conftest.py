@@ -31,8 +31,9 @@ def recorded_calls() -> dict[str, list[str]]:
 
         from tests.faults.scenario import record_calls
 
-        store = f"sqlite:///{tempfile.mkdtemp(prefix='mlops-faults-record-')}/mlflow.db"
-        _RECORDED.update(record_calls(MlflowClient(tracking_uri=store, registry_uri=store)))
+        with tempfile.TemporaryDirectory(prefix="mlops-faults-record-") as tmp:
+            store = f"sqlite:///{tmp}/mlflow.db"
+            _RECORDED.update(record_calls(MlflowClient(tracking_uri=store, registry_uri=store)))
     return _RECORDED
 
 
