@@ -321,9 +321,8 @@ GAP_PARTS = ("before the first signal", "windows that signalled", "after the fir
 def gap_split(triggered: PolicyRun, every: PolicyRun, *, sign: float = 1.0) -> dict[str, float]:
     """The triggered policy's gap to ``every`` on the mean (points, metric x 100, better > 0), as
     the sum of three parts: the windows before the first signal fired (nothing had changed that the
-    policy could see: ``every`` differs only by choosing among models of the same data), the
-    windows whose signal fired (both served a model chosen before the change showed), and the other
-    windows after the first signal. The parts add up to the gap."""
+    policy could see), the windows whose signal fired (both served a model chosen before the change
+    showed), and the other windows after the first signal. The parts add up to the gap."""
     if len(triggered.records) != len(every.records):
         raise ValueError(f"{len(triggered.records)} windows compared with {len(every.records)}")
     first = next((i for i, r in enumerate(triggered.records) if r.retrain_reasons), len(triggered.records))
