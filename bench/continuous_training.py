@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import sys
 import tempfile
@@ -49,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from airflow_mlops.backtest.history import History, load_history  # noqa: E402
-from airflow_mlops.backtest.replay import PolicyRun, SeedRun, replay_seed  # noqa: E402
+from airflow_mlops.backtest.replay import SeedRun, replay_seed  # noqa: E402
 from airflow_mlops.backtest.training import CandidateCache  # noqa: E402
 from airflow_mlops.core import retraining  # noqa: E402
 from airflow_mlops.policy import RetrainingPolicy  # noqa: E402
@@ -315,40 +314,16 @@ def print_bound(stream: str, reference: list[SeedRun], summary: dict[str, Any]) 
     print(f"  over the seeds: {ceiling_text(summary)}")
 
 
-GAP_PARTS = ("before the first signal", "windows that signalled", "after the first signal")
-
-
-def gap_split(triggered: PolicyRun, every: PolicyRun, *, sign: float = 1.0) -> dict[str, float]:
-    """The triggered policy's gap to ``every`` on the mean (points, metric x 100, better > 0), as
-    the sum of three parts: the windows before the first signal fired (nothing had changed that the
-    policy could see), the windows whose signal fired (both served a model chosen before the change
-    showed), and the other windows after the first signal. The parts add up to the gap."""
-    if len(triggered.records) != len(every.records):
-        raise ValueError(f"{len(triggered.records)} windows compared with {len(every.records)}")
-    first = next((i for i, r in enumerate(triggered.records) if r.retrain_reasons), len(triggered.records))
-    parts = dict.fromkeys(GAP_PARTS, 0.0)
-    n = len(triggered.records)
-    for i, (t, e) in enumerate(zip(triggered.records, every.records, strict=True)):
-        if not (math.isfinite(t.value) and math.isfinite(e.value)):
-            raise ValueError(f"window {t.window}: no metric to compare")
-        part = GAP_PARTS[0] if i < first else GAP_PARTS[1] if t.retrain_reasons else GAP_PARTS[2]
-        parts[part] += sign * (t.value - e.value) / n * 100
-    return parts
-
-
-def print_gap(stream: str, reference: list[SeedRun], metric: str) -> None:
-    """Where the reference's triggered policy wins or loses against ``every`` (:func:`gap_split`)."""
-    from airflow_mlops.core.metrics import greater_is_better
-
-    sign = 1.0 if greater_is_better(metric) else -1.0
+def print_gap(stream: str, summary: dict[str, Any]) -> None:
+    """Where the reference's triggered policy gains or loses against ``every``, per seed and over
+    the seeds (``report.triggered_gap``: the parts add up to the gap of the means)."""
+    gap = summary["triggered_gap"]
+    if not gap:  # --policies without every or triggered
+        return
     print(f"\n{stream}: where triggered gains (+) or loses (-) against every, points of the mean, by window:")
-    sums = dict.fromkeys(GAP_PARTS, 0.0)
-    for run in reference:
-        parts = gap_split(run.policies[retraining.TRIGGERED], run.policies[retraining.EVERY], sign=sign)
-        for k, v in parts.items():
-            sums[k] += v / len(reference)
-        print(f"  seed {run.seed}: " + " | ".join(f"{k} {v:+.2f}" for k, v in parts.items()))
-    print("  mean:   " + " | ".join(f"{k} {v:+.2f}" for k, v in sums.items()))
+    for seed in gap["per_seed"]:
+        print(f"  seed {seed['seed']}: " + " | ".join(f"{k} {seed[k]:+.2f}" for k in gap["parts"]))
+    print("  mean:   " + " | ".join(f"{k} {gap['mean'][k]:+.2f}" for k in gap["parts"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -407,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = print_verdicts(stream, name, runs, list(baselines))
             if name == "reference":
                 failed |= not ok
-                print_gap(stream, runs[name], policy.metric)
+                print_gap(stream, dump[f"{stream} | reference"])
                 if ceiling:
                     print_bound(stream, runs[name], dump[f"{stream} | reference"])
     if args.json:

@@ -84,9 +84,69 @@ def summarize(
         "totals": totals,
         "windows": windows,
         "triggered_vs_every": verdict,
+        "triggered_gap": triggered_gap(runs, metric),
         "ceiling": ceiling(runs, metric),
         "seconds": round(seconds, 1),
     }
+
+
+GAP_PARTS = ("before the first signal", "windows that signalled", "after the first signal")
+
+
+def gap_split(triggered: Any, every: Any, *, greater_is_better: bool = True) -> dict[str, float]:
+    """Where one seed's triggered policy gains (> 0) or loses against ``every``, in points of the
+    mean (metric x 100), as three parts of :data:`GAP_PARTS`: the windows before its first signal
+    fired (nothing had changed that it could see), the windows whose signal fired (both served a
+    model chosen before the change showed), and the other windows after the first signal. Over the
+    windows both policies scored; when they scored every window, the parts add up to the gap of
+    the means."""
+    if len(triggered.records) != len(every.records):
+        raise ValueError(f"{len(triggered.records)} windows compared with {len(every.records)}")
+    pairs = [
+        (t, e)
+        for t, e in zip(triggered.records, every.records, strict=True)
+        if math.isfinite(t.value) and math.isfinite(e.value)
+    ]
+    first = next((i for i, (t, _) in enumerate(pairs) if t.retrain_reasons), len(pairs))
+    sign = 1.0 if greater_is_better else -1.0
+    parts = dict.fromkeys(GAP_PARTS, 0.0)
+    for i, (t, e) in enumerate(pairs):
+        part = GAP_PARTS[0] if i < first else GAP_PARTS[1] if t.retrain_reasons else GAP_PARTS[2]
+        parts[part] += sign * (t.value - e.value) / len(pairs) * 100
+    return parts
+
+
+def triggered_gap(runs: list[Any], metric: str) -> dict[str, Any] | None:
+    """:func:`gap_split` per seed and its mean over the seeds; None unless ``every`` and
+    ``triggered`` were both replayed."""
+    from airflow_mlops.core.metrics import greater_is_better
+
+    if not runs or not {retraining.EVERY, retraining.TRIGGERED} <= set(runs[0].policies):
+        return None
+    greater = greater_is_better(metric)
+    per_seed = [
+        {
+            "seed": r.seed,
+            **gap_split(
+                r.policies[retraining.TRIGGERED], r.policies[retraining.EVERY], greater_is_better=greater
+            ),
+        }
+        for r in runs
+    ]
+    return {
+        "parts": list(GAP_PARTS),
+        "mean": {k: retraining.mean([s[k] for s in per_seed]) for k in GAP_PARTS},
+        "per_seed": per_seed,
+    }
+
+
+def gap_text(summary: dict[str, Any]) -> str | None:
+    """One sentence: where the triggered policy gains or loses against ``every`` (mean of seeds)."""
+    gap = summary.get("triggered_gap")
+    if not gap:
+        return None
+    parts = ", ".join(f"{k} {gap['mean'][k]:+.2f}" for k in gap["parts"])
+    return f"where triggered gains (+) or loses (-) against every, points of the mean: {parts}"
 
 
 def ceiling(runs: list[Any], metric: str) -> dict[str, Any] | None:
@@ -199,9 +259,9 @@ def table(summary: dict[str, Any]) -> str:
             ("triggered vs every window: " + ("meets" if verdict["passed"] else "misses") + " the bar: ")
             + "; ".join(verdict["reasons"])
         )
-    top = ceiling_text(summary)
-    if top:
-        lines += ["", top]
+    for text in (gap_text(summary), ceiling_text(summary)):
+        if text:
+            lines += ["", text]
     return "\n".join(lines)
 
 
@@ -300,6 +360,13 @@ def html_page(summary: dict[str, Any]) -> str:
         items = "".join(f"<li>{e(r)}</li>" for r in verdict["reasons"])
         word = "meets" if verdict["passed"] else "misses"
         verdict_html = f"<h2>Triggered vs every window</h2><p id='verdict'>The triggered policy {word} the bar:</p><ul>{items}</ul>"
+    gap = gap_text(summary)
+    if gap:
+        verdict_html += (
+            f"<h2>Where the triggered policy gains or loses</h2><p id='gap'>{e(gap[0].upper() + gap[1:])}. "
+            "Before its first signal nothing had changed that it could see; on a window that signalled, both "
+            "policies served a model chosen before the change showed. The parts add up to its gap on the mean.</p>"
+        )
     top = ceiling_text(summary)
     if top:
         verdict_html += f"<h2>Ceiling with hindsight</h2><p id='ceiling'>{e(top[0].upper() + top[1:])}.</p>"

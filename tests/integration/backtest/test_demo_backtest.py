@@ -99,6 +99,23 @@ def test_triggered_keeps_up_with_a_tenth_of_the_retrainings(demo_report):
     assert drift_window["window"] == "2025-03-07"  # the demo's drift date, seen on the model inputs
 
 
+def test_the_gap_to_every_splits_into_parts_that_add_up(demo_report):
+    summary = json.loads((demo_report["out"] / "backtest.json").read_text())
+    gap = summary["triggered_gap"]
+    assert [s["seed"] for s in gap["per_seed"]] == [1, 2, 3, 4, 5]
+    # the parts add up to the verdict's gap on the mean (every - triggered, in points)
+    assert sum(gap["mean"][k] for k in gap["parts"]) == pytest.approx(
+        -summary["triggered_vs_every"]["mean_gap_points"]
+    )
+    for seed in gap["per_seed"]:
+        triggered = summary["totals"]["triggered"]["per_seed"][seed["seed"] - 1]
+        every = summary["totals"]["every"]["per_seed"][seed["seed"] - 1]
+        assert sum(seed[k] for k in gap["parts"]) == pytest.approx((triggered["mean"] - every["mean"]) * 100)
+    # measured (docs/policy.md): after the drift the triggered policy is ahead with one retraining
+    assert gap["mean"]["after the first signal"] > 0 > gap["mean"]["before the first signal"]
+    assert "where triggered gains (+) or loses (-) against every" in demo_report["stdout"]
+
+
 def test_the_ceiling_bounds_the_triggered_policy_within_its_budget(demo_report):
     summary = json.loads((demo_report["out"] / "backtest.json").read_text())
     top, triggered = summary["ceiling"], summary["totals"]["triggered"]
@@ -137,6 +154,7 @@ def test_the_page_shows_the_plot_and_the_tables_in_chromium(demo_report, tmp_pat
             assert len(triggered.split("\t")) >= 2 + 5  # policy, mean, one cell per seed, ...
             assert "the bar" in page.locator("#verdict").inner_text()
             assert "Ceiling with hindsight" in page.locator("#ceiling").inner_text()
+            assert "after the first signal" in page.locator("#gap").inner_text()
             page.screenshot(path=str(tmp_path / "backtest.png"), full_page=True)
             assert (tmp_path / "backtest.png").stat().st_size > 10_000
         finally:
